@@ -1,0 +1,545 @@
+"""From a grpc handler to the user's action: the per-RPC hot path.
+
+One small builder per action shape and backend. The aio backend awaits `async def`
+actions directly on the loop (no thread hop) and runs `def` actions in the engine's
+executor (one hop, the whole RPC in one worker thread, which owns the DB connection).
+The thread-pool backend runs `def` actions in grpc's worker thread and `async def`
+actions on a bridge event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import logging
+import threading
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
+
+import grpc
+from asgiref.sync import async_to_sync
+
+from django_socio_grpc.errors import Aborted, abort_code_and_details
+from django_socio_grpc.services.base_service import Service, is_async_callable
+
+logger = logging.getLogger("django_socio_grpc.request")
+
+AIO = "aio"
+THREADS = "threads"
+
+
+@dataclass(frozen=True)
+class ServingMode:
+    """How the servicers being built will be called; set by the engine around the hook."""
+
+    backend: str = AIO
+    executor: Executor | None = None  # aio: where `def` actions run (None: the loop's default)
+    bridge_loop: asyncio.AbstractEventLoop | None = None  # threads: where `async def` actions run
+    # Full names ("pkg.FooController") of what the hook registered, for health and reflection.
+    registered_services: list[str] = field(default_factory=list)
+
+
+_serving_mode: contextvars.ContextVar[ServingMode | None] = contextvars.ContextVar(
+    "hybrid_serving_mode", default=None
+)
+
+
+def current_serving_mode() -> ServingMode:
+    """The engine's mode while its hook runs; outside the engine, plain aio defaults."""
+    return _serving_mode.get() or ServingMode()
+
+
+def set_serving_mode(mode: ServingMode) -> contextvars.Token:
+    return _serving_mode.set(mode)
+
+
+def reset_serving_mode(token: contextvars.Token) -> None:
+    _serving_mode.reset(token)
+
+
+class RpcCall:
+    """What middleware receives for one RPC (Django middleware's `request`)."""
+
+    __slots__ = ("service", "request", "context", "action", "service_class", "response_stream")
+
+    def __init__(
+        self,
+        service_class: type[Service],
+        initkwargs: dict[str, Any],
+        action: str,
+        request: Any,
+        context: Any,
+        response_stream: bool,
+    ) -> None:
+        service = service_class(**initkwargs) if initkwargs else service_class()
+        service.request = request
+        service.context = context
+        service.action = action
+        self.service = service
+        self.service_class = service_class
+        self.request = request
+        self.context = context
+        self.action = action
+        self.response_stream = response_stream
+
+    @property
+    def full_action(self) -> str:
+        return f"{self.service_class.get_controller_name()}.{self.action}"
+
+
+# --------------------------------------------------------------------------- contexts
+
+
+class SyncContext:
+    """The aio context as seen from a `def` action in a worker thread: `abort()` raises."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
+        raise Aborted(code, details, trailing_metadata)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+class AsyncContext:
+    """The thread-pool server's context as seen from an `async def` action."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
+        raise Aborted(code, details, trailing_metadata)
+
+    async def write(self, message: Any) -> None:
+        raise NotImplementedError("context.write() is not available on the thread-pool server; yield instead")
+
+    async def read(self) -> Any:
+        raise NotImplementedError("context.read() is not available on the thread-pool server")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+class ThreadContext:
+    """The thread-pool server's context for a `def` action: `abort()` raises `Aborted`."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
+        raise Aborted(code, details, trailing_metadata)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+# --------------------------------------------------------------------------- terminals
+
+
+def _overrides(cls: type, name: str) -> bool:
+    return getattr(cls, name) is not getattr(Service, name)
+
+
+def _async_terminal(cls: type[Service], action: str, response_stream: bool) -> Callable[[RpcCall], Awaitable[Any]]:
+    has_before = _overrides(cls, "before_action")
+    has_after = _overrides(cls, "after_action")
+
+    async def maybe_await(value: Any) -> None:
+        if inspect.isawaitable(value):
+            await value
+
+    if not response_stream:
+
+        async def run_unary(call: RpcCall) -> Any:
+            service = call.service
+            if has_before:
+                await maybe_await(service.before_action())
+            response = await getattr(service, action)(call.request, call.context)
+            if has_after:
+                await maybe_await(service.after_action())
+            return response
+
+        return run_unary
+
+    async def run_stream(call: RpcCall) -> AsyncIterator[Any]:
+        service = call.service
+        if has_before:
+            await maybe_await(service.before_action())
+        stream = getattr(service, action)(call.request, call.context)
+        if inspect.isawaitable(stream):
+            stream = await stream
+        if not has_after and hasattr(stream, "__aiter__"):
+            return stream
+        return _after_async(stream, service)
+
+    async def _after_async(stream: Any, service: Service) -> AsyncIterator[Any]:
+        if hasattr(stream, "__aiter__"):
+            async for item in stream:
+                yield item
+        else:
+            for item in stream:
+                yield item
+        if has_after:
+            await maybe_await(service.after_action())
+
+    return run_stream
+
+
+def _sync_terminal(cls: type[Service], action: str, response_stream: bool) -> Callable[[RpcCall], Any]:
+    has_before = _overrides(cls, "before_action")
+    has_after = _overrides(cls, "after_action")
+
+    def maybe_run(value: Any) -> None:
+        if inspect.isawaitable(value):
+            async def wait() -> None:
+                await value
+            async_to_sync(wait)()
+
+    if not response_stream:
+
+        def run_unary(call: RpcCall) -> Any:
+            service = call.service
+            if has_before:
+                maybe_run(service.before_action())
+            response = getattr(service, action)(call.request, call.context)
+            if has_after:
+                maybe_run(service.after_action())
+            return response
+
+        return run_unary
+
+    def run_stream(call: RpcCall) -> Iterator[Any]:
+        service = call.service
+        if has_before:
+            maybe_run(service.before_action())
+        stream = getattr(service, action)(call.request, call.context)
+        if not has_after:
+            return iter(stream)
+        return _after_sync(stream, service)
+
+    def _after_sync(stream: Any, service: Service) -> Iterator[Any]:
+        yield from stream
+        maybe_run(service.after_action())
+
+    return run_stream
+
+
+# --------------------------------------------------------------------------- middleware
+
+
+def _build_chain(terminal: Callable[[RpcCall], Any], is_async: bool) -> Callable[[RpcCall], Any]:
+    """Wrap `terminal` in GRPC_MIDDLEWARE, outermost first, as Django builds its handler."""
+    from asgiref.sync import sync_to_async
+    from django.utils.module_loading import import_string
+
+    from django_socio_grpc.settings import grpc_settings
+
+    handler = terminal
+    for path in reversed(list(grpc_settings.GRPC_MIDDLEWARE)):
+        factory = import_string(path) if isinstance(path, str) else path
+        sync_capable = getattr(factory, "sync_capable", True)
+        async_capable = getattr(factory, "async_capable", False)
+        if is_async and not async_capable:
+            inner = async_to_sync(handler)
+            handler = sync_to_async(factory(inner), thread_sensitive=False)
+        elif not is_async and not sync_capable:
+            inner = sync_to_async(handler, thread_sensitive=False)
+            handler = async_to_sync(factory(inner))
+        else:
+            handler = factory(handler)
+    return handler
+
+
+# --------------------------------------------------------------------------- aio backend
+
+
+async def _abort_aio(context: Any, exc: BaseException, where: str) -> None:
+    code, details, trailing = abort_code_and_details(exc, where)
+    if trailing:
+        context.set_trailing_metadata(trailing)
+    await context.abort(code, details)
+
+
+def _aio_handler(cls: type[Service], initkwargs: dict[str, Any], action: str, spec_stream: tuple[bool, bool], mode: ServingMode) -> Callable[..., Any]:
+    request_stream, response_stream = spec_stream
+    function = getattr(cls, action)
+    where = f"{cls.get_controller_name()}.{action}"
+    abort_error = grpc.aio.AbortError
+
+    if is_async_callable(function):
+        chain = _build_chain(_async_terminal(cls, action, response_stream), is_async=True)
+        if not response_stream:
+
+            async def unary_response(request: Any, context: Any) -> Any:
+                try:
+                    call = RpcCall(cls, initkwargs, action, request, context, False)
+                    return await chain(call)
+                except abort_error:
+                    raise
+                except Exception as exc:
+                    await _abort_aio(context, exc, where)
+
+            return unary_response
+
+        async def stream_response(request: Any, context: Any) -> AsyncIterator[Any]:
+            try:
+                call = RpcCall(cls, initkwargs, action, request, context, True)
+                async for item in await chain(call):
+                    yield item
+            except abort_error:
+                raise
+            except Exception as exc:
+                await _abort_aio(context, exc, where)
+
+        return stream_response
+
+    # A plain `def` action: the whole RPC runs in one worker thread of the executor.
+    chain = _build_chain(_sync_terminal(cls, action, response_stream), is_async=False)
+    executor = mode.executor
+
+    def make_call(request: Any, context: Any, loop: asyncio.AbstractEventLoop) -> RpcCall:
+        if request_stream:
+            request = _SyncRequestIterator(request, loop)
+        return RpcCall(cls, initkwargs, action, request, SyncContext(context), response_stream)
+
+    if not response_stream:
+
+        def run_in_thread(request: Any, context: Any, loop: asyncio.AbstractEventLoop) -> Any:
+            return chain(make_call(request, context, loop))
+
+        async def sync_unary_response(request: Any, context: Any) -> Any:
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(executor, run_in_thread, request, context, loop)
+            except abort_error:
+                raise
+            except Exception as exc:
+                await _abort_aio(context, exc, where)
+
+        return sync_unary_response
+
+    async def sync_stream_response(request: Any, context: Any) -> AsyncIterator[Any]:
+        loop = asyncio.get_running_loop()
+        try:
+            async for item in _iterate_in_thread(
+                executor, loop, lambda: chain(make_call(request, context, loop))
+            ):
+                yield item
+        except abort_error:
+            raise
+        except Exception as exc:
+            await _abort_aio(context, exc, where)
+
+    return sync_stream_response
+
+
+class _SyncRequestIterator:
+    """The aio request stream, read from a worker thread."""
+
+    __slots__ = ("_iterator", "_loop")
+
+    def __init__(self, request_iterator: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._iterator = request_iterator.__aiter__()
+        self._loop = loop
+
+    def __iter__(self) -> "_SyncRequestIterator":
+        return self
+
+    async def _next(self) -> Any:
+        return await self._iterator.__anext__()
+
+    def __next__(self) -> Any:
+        try:
+            return asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+
+_DONE = object()
+
+
+async def _iterate_in_thread(
+    executor: Executor | None,
+    loop: asyncio.AbstractEventLoop,
+    make_iterator: Callable[[], Iterator[Any]],
+    buffer: int = 8,
+) -> AsyncIterator[Any]:
+    """Drive a sync iterator (a generator action and its middleware) in ONE worker thread.
+
+    Items cross to the loop through a bounded queue, so a slow client slows the producer
+    instead of buffering the whole stream; when the consumer goes away the producer stops
+    and the generator is closed in its own thread.
+    """
+    queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue(buffer)
+    stop = threading.Event()
+
+    def put(kind: Any, value: Any) -> None:
+        asyncio.run_coroutine_threadsafe(queue.put((kind, value)), loop).result()
+
+    def produce() -> None:
+        iterator = None
+        try:
+            iterator = make_iterator()
+            for item in iterator:
+                if stop.is_set():
+                    break
+                put(None, item)
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the consumer, which raises it
+            if not stop.is_set():
+                put(exc, None)
+            return
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        if not stop.is_set():
+            put(_DONE, None)
+
+    producer = loop.run_in_executor(executor, produce)
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind is None:
+                yield value
+            elif kind is _DONE:
+                break
+            else:
+                raise kind
+    finally:
+        stop.set()
+        while not queue.empty():  # unblock a producer waiting on a full queue
+            queue.get_nowait()
+        if producer.done():
+            producer.result()
+
+
+# --------------------------------------------------------------------------- thread-pool backend
+
+
+def _abort_sync(context: Any, exc: BaseException, where: str) -> None:
+    code, details, trailing = abort_code_and_details(exc, where)
+    if trailing:
+        context.set_trailing_metadata(trailing)
+    context.abort(code, details)
+
+
+def _threads_handler(cls: type[Service], initkwargs: dict[str, Any], action: str, spec_stream: tuple[bool, bool], mode: ServingMode) -> Callable[..., Any]:
+    request_stream, response_stream = spec_stream
+    function = getattr(cls, action)
+    where = f"{cls.get_controller_name()}.{action}"
+
+    if not is_async_callable(function):
+        chain = _build_chain(_sync_terminal(cls, action, response_stream), is_async=False)
+        if not response_stream:
+
+            def unary_response(request: Any, context: Any) -> Any:
+                try:
+                    call = RpcCall(cls, initkwargs, action, request, ThreadContext(context), False)
+                    return chain(call)
+                except Exception as exc:
+                    _abort_sync(context, exc, where)
+
+            return unary_response
+
+        def stream_response(request: Any, context: Any) -> Iterator[Any]:
+            try:
+                call = RpcCall(cls, initkwargs, action, request, ThreadContext(context), True)
+                yield from chain(call)
+            except Exception as exc:
+                _abort_sync(context, exc, where)
+
+        return stream_response
+
+    # An `async def` action: run it on the bridge loop, this grpc thread waiting for it.
+    chain = _build_chain(_async_terminal(cls, action, response_stream), is_async=True)
+    bridge = mode.bridge_loop
+    if bridge is None:
+        raise RuntimeError("the thread-pool backend needs a bridge loop for async actions")
+
+    def make_call(request: Any, context: Any) -> RpcCall:
+        if request_stream:
+            request = _AsyncRequestIterator(request)
+        return RpcCall(cls, initkwargs, action, request, AsyncContext(context), response_stream)
+
+    if not response_stream:
+
+        def async_unary_response(request: Any, context: Any) -> Any:
+            try:
+                call = make_call(request, context)
+                return asyncio.run_coroutine_threadsafe(chain(call), bridge).result()
+            except Exception as exc:
+                _abort_sync(context, exc, where)
+
+        return async_unary_response
+
+    def async_stream_response(request: Any, context: Any) -> Iterator[Any]:
+        stream = None
+        try:
+            call = make_call(request, context)
+            stream = asyncio.run_coroutine_threadsafe(chain(call), bridge).result()
+
+            async def next_item() -> Any:
+                return await stream.__anext__()
+
+            while True:
+                try:
+                    item = asyncio.run_coroutine_threadsafe(next_item(), bridge).result()
+                except StopAsyncIteration:
+                    break
+                yield item
+        except Exception as exc:
+            _abort_sync(context, exc, where)
+        finally:
+            if stream is not None and hasattr(stream, "aclose"):
+                asyncio.run_coroutine_threadsafe(stream.aclose(), bridge).result()
+
+    return async_stream_response
+
+
+class _AsyncRequestIterator:
+    """The thread-pool server's request iterator, read from the bridge loop."""
+
+    __slots__ = ("_iterator",)
+
+    def __init__(self, request_iterator: Iterator[Any]) -> None:
+        self._iterator = iter(request_iterator)
+
+    def __aiter__(self) -> "_AsyncRequestIterator":
+        return self
+
+    async def __anext__(self) -> Any:
+        loop = asyncio.get_running_loop()
+        item = await loop.run_in_executor(None, next, self._iterator, _DONE)
+        if item is _DONE:
+            raise StopAsyncIteration
+        return item
+
+
+# --------------------------------------------------------------------------- servicer
+
+
+def build_servicer(cls: type[Service], initkwargs: dict[str, Any]) -> Any:
+    """An object with one handler attribute per action, as `add_*Servicer_to_server` expects."""
+    mode = current_serving_mode()
+    build = _threads_handler if mode.backend == THREADS else _aio_handler
+    handlers = {
+        name: build(cls, initkwargs, name, (spec.request_stream, spec.response_stream), mode)
+        for name, spec in cls.get_grpc_actions().items()
+    }
+    servicer_class = type(f"{cls.get_controller_name()}Servicer", (), {})
+    servicer = servicer_class()
+    for name, handler in handlers.items():
+        setattr(servicer, name, handler)
+    servicer.service_class = cls
+    return servicer
