@@ -1,0 +1,21 @@
+import sys
+
+from django.core.management.base import BaseCommand
+
+from hybrid_server.cli import add_serving_arguments, config_from_options
+
+
+class Command(BaseCommand):
+    help = "Serve gRPC with grpc.aio (and the Django ASGI app with --with-http) in one process."
+    backend = "aio"
+    requires_system_checks: list[str] = []  # run by hybrid_server.run() in the serving process
+
+    def add_arguments(self, parser):
+        add_serving_arguments(parser)
+
+    def handle(self, *args, **options):
+        from hybrid_server import run
+
+        code = run(config_from_options(options, self.backend))
+        if code:
+            sys.exit(code)

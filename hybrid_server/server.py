@@ -1,0 +1,204 @@
+"""`HybridServer`: gRPC and HTTP in one task group with one lifecycle.
+
+STARTING binds every listener before anything is ready; SERVING answers on both;
+DRAINING (first SIGINT/SIGTERM, `shutdown()`, or a failure of either side) flips readiness,
+waits the drain delay while still serving, then stops both within the grace period;
+STOPPED returns the exit code: 0 clean, 1 failure, 130 forced by a second SIGINT.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import threading
+import traceback
+from typing import Any
+
+import anyio
+
+from hybrid_server.config import Config
+from hybrid_server.grpc_side import GrpcSide
+from hybrid_server.http_side import HttpSide
+from hybrid_server.lifecycle import Lifecycle, StartupError, State
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_FORCED = 130
+
+
+class HybridServer:
+    def __init__(self, config: Config, *, http_socket: Any = None, install_signal_handlers: bool | None = None) -> None:
+        self.config = config if config.resolved else config.resolve()
+        self.lifecycle = Lifecycle()
+        self.grpc = GrpcSide(self.config)
+        self.http = HttpSide(self.config, self.lifecycle, http_socket) if self.config.http_address is not None else None
+        if install_signal_handlers is None:
+            install_signal_handlers = threading.current_thread() is threading.main_thread()
+        self.install_signal_handlers = install_signal_handlers
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http_done = anyio.Event()
+        self._http_error: BaseException | None = None
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def state(self) -> State:
+        return self.lifecycle.state
+
+    def shutdown(self, reason: str = "shutdown requested") -> None:
+        """Start a graceful drain; safe to call from any thread."""
+        if self._loop is None:
+            self.lifecycle.request_drain(reason)
+        else:
+            self._loop.call_soon_threadsafe(self.lifecycle.request_drain, reason)
+
+    async def serve(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        try:
+            async with anyio.create_task_group() as tg:
+                if self.install_signal_handlers:
+                    await tg.start(self._watch_signals)
+                code = await self._run(tg)
+                tg.cancel_scope.cancel()
+            return code
+        finally:
+            self.lifecycle.state = State.STOPPED
+
+    # ------------------------------------------------------------------ phases
+
+    async def _run(self, tg: anyio.abc.TaskGroup) -> int:
+        try:
+            await self._startup(tg)
+        except StartupError as exc:
+            _error(str(exc), exc.__cause__)
+            await self._abort_startup()
+            return EXIT_FAILURE
+        self.lifecycle.state = State.SERVING
+        if self.config.banner:
+            self._print_banner()
+        await self.lifecycle.drain_requested.wait()
+        await self._drain()
+        if self.lifecycle.failure is not None:
+            _error(self.lifecycle.reason, None)
+            return EXIT_FAILURE
+        if self.lifecycle.force_requested.is_set():
+            return EXIT_FORCED
+        return EXIT_OK
+
+    async def _startup(self, tg: anyio.abc.TaskGroup) -> None:
+        if self.http is not None:
+            self.http.bind()
+            self.http.build()
+        await self.grpc.bind()
+        await self.grpc.start()
+        if self.http is not None:
+            tg.start_soon(self._run_http)
+            while not self.http.started:
+                if self._http_done.is_set():
+                    error = self._http_error
+                    raise StartupError(str(error) if error else "HTTP server exited during start-up") from error
+                await anyio.sleep(0.005)
+
+    async def _abort_startup(self) -> None:
+        if self.http is not None:
+            self.http.force()
+            if self.http.server is not None and self.http.server.started:
+                await self._http_done.wait()
+            self.http.close()
+        await self.grpc.stop(None)
+
+    async def _run_http(self) -> None:
+        assert self.http is not None
+        try:
+            await self.http.serve()
+        except Exception as exc:
+            self._http_error = exc
+        finally:
+            self._http_done.set()
+            self.http.close()
+        if self.lifecycle.state is State.SERVING:
+            detail = f": {self._http_error}" if self._http_error else ""
+            self.lifecycle.fail(f"HTTP server stopped unexpectedly{detail}", self._http_error)
+
+    async def _drain(self) -> None:
+        lifecycle = self.lifecycle
+        lifecycle.state = State.DRAINING
+        grace = self.config.grace
+        if self.config.banner:
+            print(
+                f"Stopping ({lifecycle.reason}): draining for {self.config.drain_delay:g}s, "
+                f"then up to {grace:g}s for in-flight calls. Press CONTROL-C again to stop at once.",
+                flush=True,
+            )
+        await self.grpc.set_health(serving=False)
+        if self.config.drain_delay and not lifecycle.force_requested.is_set():
+            with anyio.move_on_after(self.config.drain_delay):
+                await lifecycle.force_requested.wait()
+        forced = lifecycle.force_requested.is_set()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._escalate_on_force)
+            async with anyio.create_task_group() as stops:
+                stops.start_soon(self.grpc.stop, None if forced else grace)
+                if self.http is not None:
+                    stops.start_soon(self._stop_http, forced)
+            tg.cancel_scope.cancel()
+
+    async def _stop_http(self, forced: bool) -> None:
+        assert self.http is not None
+        if forced:
+            self.http.force()
+        else:
+            self.http.stop()
+        await self._http_done.wait()
+
+    async def _escalate_on_force(self) -> None:
+        await self.lifecycle.force_requested.wait()
+        if self.http is not None:
+            self.http.force()
+        server = self.grpc.server
+        if server is not None and self.grpc.is_aio:
+            await server.stop(None)
+        elif server is not None:
+            server.stop(None)
+
+    async def _watch_signals(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
+            async for signum in signals:
+                if not self.lifecycle.drain_requested.is_set():
+                    self.lifecycle.request_drain(f"received {signal.Signals(signum).name}")
+                elif signum == signal.SIGINT:
+                    self.lifecycle.force()
+
+    # ------------------------------------------------------------------ output
+
+    def _print_banner(self) -> None:
+        import django
+
+        from hybrid_server import __version__
+
+        config = self.config
+        backend = "grpc.aio" if self.grpc.is_aio else "grpc thread pool"
+        loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+        loop = "uvloop" if loop == "uvloop" else "asyncio"
+        lines = [
+            f"hybrid-server {__version__} (Django {django.get_version()}, {backend} on {loop}, "
+            f"{config.max_workers} sync workers)",
+            f"gRPC server listening on {config.grpc_host}:{self.grpc.port}{' (TLS)' if config.tls else ''}",
+        ]
+        if self.grpc.services:
+            lines.append(f"  services: {', '.join(self.grpc.services)}")
+        if self.http is not None:
+            scheme = "https" if config.tls and config.http_tls else "http"
+            lines.append(f"HTTP server listening on {scheme}://{config.http_host}:{self.http.port}")
+            probes = [p for p in (config.healthz_path, config.readyz_path) if p]
+            if probes:
+                lines.append(f"  probes: {' '.join(probes)}")
+        lines.append("Quit with CONTROL-C.")
+        print("\n".join(lines), flush=True)
+
+
+def _error(message: str, cause: BaseException | None) -> None:
+    if cause is not None and not isinstance(cause, (OSError, RuntimeError)):
+        traceback.print_exception(cause, file=sys.stderr)
+    print(f"Error: {message}", file=sys.stderr, flush=True)

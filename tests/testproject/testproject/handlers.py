@@ -1,0 +1,17 @@
+from django_socio_grpc.utils.servicer_register import AppHandlerRegistry
+
+
+def grpc_handlers(server):
+    registry = AppHandlerRegistry("testapp", server)
+    registry.register("ProbeService")  # by name: testapp/services/probe_service.py
+    from testapp.services.item_service import ItemService
+
+    registry.register(ItemService)  # by class
+
+
+async def async_grpc_handlers(server):
+    grpc_handlers(server)
+
+
+def broken_handlers(server):
+    AppHandlerRegistry("testapp", server).register("NoSuchService")
