@@ -484,27 +484,55 @@ def _threads_handler(cls: type[Service], initkwargs: dict[str, Any], action: str
         return async_unary_response
 
     def async_stream_response(request: Any, context: Any) -> Iterator[Any]:
-        stream = None
         try:
             call = make_call(request, context)
-            stream = asyncio.run_coroutine_threadsafe(chain(call), bridge).result()
-
-            async def next_item() -> Any:
-                return await stream.__anext__()
-
-            while True:
-                try:
-                    item = asyncio.run_coroutine_threadsafe(next_item(), bridge).result()
-                except StopAsyncIteration:
-                    break
-                yield item
+            yield from _iterate_on_loop(bridge, lambda: chain(call))
         except Exception as exc:
             _abort_sync(context, exc, where)
-        finally:
-            if stream is not None and hasattr(stream, "aclose"):
-                asyncio.run_coroutine_threadsafe(stream.aclose(), bridge).result()
 
     return async_stream_response
+
+
+def _iterate_on_loop(loop: asyncio.AbstractEventLoop, make_stream: Callable[[], Awaitable[Any]], buffer: int = 8) -> Iterator[Any]:
+    """Consume an async stream (action and middleware) in ONE task on `loop`, from this thread.
+
+    One task keeps the stream's context variables valid from first item to last; a bounded
+    queue keeps a slow client from buffering the stream; closing this generator (client
+    gone) cancels the task.
+    """
+    queue: asyncio.Queue[tuple[Any, Any]] | None = None
+    ready = threading.Event()
+
+    async def pump() -> None:
+        nonlocal queue
+        queue = asyncio.Queue(buffer)
+        ready.set()
+        try:
+            stream = await make_stream()
+            async for item in stream:
+                await queue.put((None, item))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            await queue.put((exc, None))
+            return
+        await queue.put((_DONE, None))
+
+    task = asyncio.run_coroutine_threadsafe(pump(), loop)
+    ready.wait()
+    assert queue is not None
+    try:
+        while True:
+            kind, value = asyncio.run_coroutine_threadsafe(queue.get(), loop).result()
+            if kind is None:
+                yield value
+            elif kind is _DONE:
+                return
+            else:
+                raise kind
+    finally:
+        if not task.done():
+            loop.call_soon_threadsafe(task.cancel)
 
 
 class _AsyncRequestIterator:
