@@ -76,6 +76,7 @@ class HybridServer:
         self.lifecycle.state = State.SERVING
         if self.config.banner:
             self._print_banner()
+        tg.start_soon(self._watch_grpc)
         await self.lifecycle.drain_requested.wait()
         await self._drain()
         if self.lifecycle.failure is not None:
@@ -119,6 +120,21 @@ class HybridServer:
         if self.lifecycle.state is State.SERVING:
             detail = f": {self._http_error}" if self._http_error else ""
             self.lifecycle.fail(f"HTTP server stopped unexpectedly{detail}", self._http_error)
+
+    async def _watch_grpc(self) -> None:
+        """Notice a gRPC server that terminated without being asked to, and stop the HTTP side too.
+
+        Polls with a timeout: cancelling a bare `wait_for_termination()` would cancel the
+        server's own shutdown future and lose the grace period.
+        """
+        server = self.grpc.server
+        while self.lifecycle.state is State.SERVING:
+            if self.grpc.is_aio:
+                timed_out = await server.wait_for_termination(timeout=0.5)
+            else:
+                timed_out = await anyio.to_thread.run_sync(server.wait_for_termination, 0.5)
+            if not timed_out and self.lifecycle.state is State.SERVING:
+                self.lifecycle.fail("gRPC server terminated unexpectedly")
 
     async def _drain(self) -> None:
         lifecycle = self.lifecycle

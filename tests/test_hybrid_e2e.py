@@ -131,3 +131,22 @@ def test_script_calling_run_serves_and_stops(tmp_path, testproject_env, channel_
         assert server.wait(15) == 0
         with pytest.raises(grpc.RpcError):
             stub.Echo(pb2.ProbeMessage(message="late"), timeout=2)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_loop_choice(start_server, loop, channel_to, pb):
+    pb2, pb_grpc = pb
+    server = start_server("grpcrunaioserver", "127.0.0.1:0", "--with-http", "127.0.0.1:0", "--loop", loop)
+    assert f"grpc.aio on {loop}" in server.output
+    stub = pb_grpc.ProbeServiceControllerStub(channel_to(server))
+    assert stub.Echo(pb2.ProbeMessage(message="l"), timeout=10).message == "l"
+    assert httpx.get(f"{server.http_url}/hello/", timeout=10).status_code == 200
+
+
+def test_debug_shows_exception_message(start_server, channel_to, pb):
+    pb2, pb_grpc = pb
+    server = start_server("grpcrunaioserver", "127.0.0.1:0", env={"TESTPROJECT_DEBUG": "1"})
+    stub = pb_grpc.ProbeServiceControllerStub(channel_to(server))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Fail(pb2.ProbeMessage(message="other"), timeout=10)
+    assert info.value.details() == "ValueError: secret internals"

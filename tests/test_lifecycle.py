@@ -1,0 +1,83 @@
+"""The lifecycle in-process: one side failing while serving stops the other, exit code 1."""
+import anyio
+import httpx
+import pytest
+
+from hybrid_server import Config, State
+from hybrid_server.server import EXIT_FAILURE, EXIT_OK, HybridServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def config(pb):
+    return Config(
+        grpc_address="127.0.0.1:0", http_address="127.0.0.1:0", grace=1, drain_delay=0,
+        handlers_hook="testproject.handlers.grpc_handlers", banner=False,
+    )
+
+
+async def _serving(server: HybridServer) -> None:
+    with anyio.fail_after(10):
+        while server.state is not State.SERVING:
+            await anyio.sleep(0.01)
+
+
+async def _readyz(server: HybridServer) -> int:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"http://127.0.0.1:{server.http.port}/readyz")).status_code
+
+
+async def test_shutdown_is_graceful(config):
+    server = HybridServer(config, install_signal_handlers=False)
+    async with anyio.create_task_group() as tg:
+        result = {}
+
+        async def serve():
+            result["code"] = await server.serve()
+
+        tg.start_soon(serve)
+        await _serving(server)
+        assert await _readyz(server) == 200
+        server.shutdown()
+    assert result["code"] == EXIT_OK
+    assert server.state is State.STOPPED
+
+
+async def test_http_failure_stops_grpc(config, capsys):
+    server = HybridServer(config, install_signal_handlers=False)
+    async with anyio.create_task_group() as tg:
+        result = {}
+
+        async def serve():
+            result["code"] = await server.serve()
+
+        tg.start_soon(serve)
+        await _serving(server)
+        server.http.server.should_exit = True  # uvicorn leaves while the engine still serves
+    assert result["code"] == EXIT_FAILURE
+    assert "HTTP server stopped unexpectedly" in capsys.readouterr().err
+
+
+async def test_grpc_failure_stops_http(config, capsys):
+    server = HybridServer(config, install_signal_handlers=False)
+    async with anyio.create_task_group() as tg:
+        result = {}
+
+        async def serve():
+            result["code"] = await server.serve()
+
+        tg.start_soon(serve)
+        await _serving(server)
+        http_port = server.http.port
+        await server.grpc.server.stop(None)  # the gRPC server dies under the engine
+    assert result["code"] == EXIT_FAILURE
+    assert "gRPC server terminated unexpectedly" in capsys.readouterr().err
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient() as client:
+            await client.get(f"http://127.0.0.1:{http_port}/healthz")
