@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import path
+
+from django_socio_grpc.utils.servicer_register import AppHandlerRegistry
+from library import views
+
+urlpatterns = [
+    path("", views.book_list, name="book-list"),
+    path("admin/", admin.site.urls),
+]
+
+
+def grpc_handlers(server):
+    """gRPC's counterpart of `urlpatterns` (the default ROOT_HANDLERS_HOOK)."""
+    AppHandlerRegistry("library", server).register("BookService")  # library/services/book_service.py
