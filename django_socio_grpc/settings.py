@@ -96,9 +96,7 @@ class GRPCSettings:
             return self._cache[key]
         except KeyError:
             pass
-        value = self.user_settings.get(key, DEFAULTS[key])
-        if key == "ROOT_HANDLERS_HOOK" and value is None:
-            value = f"{settings.ROOT_URLCONF}.grpc_handlers"
+        value = self.raw(key)
         if key in IMPORT_STRINGS:
             if isinstance(value, (list, tuple)):
                 value = [_import(key, item) for item in value]
@@ -107,6 +105,13 @@ class GRPCSettings:
             else:
                 value = _import(key, value)
         self._cache[key] = value
+        return value
+
+    def raw(self, key: str) -> Any:
+        """The value as written (import strings not imported), default applied."""
+        value = self.user_settings.get(key, DEFAULTS[key])
+        if key == "ROOT_HANDLERS_HOOK" and value is None:
+            value = f"{settings.ROOT_URLCONF}.grpc_handlers"
         return value
 
     def reload(self) -> None:

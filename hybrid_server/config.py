@@ -87,6 +87,7 @@ class Config:
     tls_require_client_auth: bool | None = None
     http_tls: bool = True
     # Output.
+    bind_retry: float = 0.0  # seconds to keep retrying a busy gRPC port (a reload's predecessor)
     banner: bool = True
     access_log: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -125,7 +126,8 @@ class Config:
         if config.reflection is None:
             config.reflection = bool(grpc_settings.ENABLE_REFLECTION)
         if config.handlers_hook is None:
-            config.handlers_hook = grpc_settings.ROOT_HANDLERS_HOOK
+            # Imported by the gRPC side when serving: a supervisor never imports user code.
+            config.handlers_hook = grpc_settings.raw("ROOT_HANDLERS_HOOK")
         if config.server_options is None:
             config.server_options = [tuple(option) for option in grpc_settings.SERVER_OPTIONS]
         if config.interceptors is None:

@@ -5,6 +5,7 @@ import asyncio
 import inspect
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ class GrpcSide:
 
             try:
                 hook = import_string(hook)
-            except ImportError as exc:
+            except Exception as exc:
                 raise StartupError(f"ROOT_HANDLERS_HOOK: cannot import {hook!r}: {exc}") from exc
         if not callable(hook):
             raise StartupError(f"ROOT_HANDLERS_HOOK must be a callable taking the server, got {hook!r}")
@@ -169,15 +170,20 @@ class GrpcSide:
         if config.reflection:
             self._add_reflection(server)
         address = f"{config.grpc_host}:{config.grpc_port}"
-        try:
-            if credentials is None:
-                self.port = server.add_insecure_port(address)
-            else:
-                self.port = server.add_secure_port(address, credentials)
-        except RuntimeError as exc:
-            raise StartupError(f"cannot bind gRPC to {address}: address in use or not available") from exc
-        if self.port == 0:
-            raise StartupError(f"cannot bind gRPC to {address}: address in use or not available")
+        deadline = time.monotonic() + config.bind_retry
+        while True:
+            try:
+                if credentials is None:
+                    self.port = server.add_insecure_port(address)
+                else:
+                    self.port = server.add_secure_port(address, credentials)
+            except RuntimeError:
+                self.port = 0
+            if self.port:
+                return
+            if time.monotonic() >= deadline:
+                raise StartupError(f"cannot bind gRPC to {address}: address in use or not available")
+            await anyio.sleep(0.01)
 
     async def start(self) -> None:
         if self.is_aio:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Any
 
@@ -10,6 +11,8 @@ from django.core.management.base import SystemCheckError
 
 from hybrid_server.config import Config, ConfigError
 from hybrid_server.lifecycle import StartupError
+
+CHILD_MARKER = "HYBRID_SERVER_CHILD"
 
 
 def setup_django() -> None:
@@ -24,21 +27,35 @@ def setup_django() -> None:
         django.setup()
 
 
-def run_system_checks() -> None:
-    """Django's system checks, as `runserver` runs them; errors raise SystemCheckError."""
+def run_system_checks(dev: bool = False) -> None:
+    """Django's system checks, as `runserver` runs them; errors raise SystemCheckError.
+
+    In dev mode unapplied migrations are reported too, as `runserver` does.
+    """
     from django.core.management.base import BaseCommand
 
-    BaseCommand().check(display_num_errors=False)
+    command = BaseCommand()
+    command.check(display_num_errors=dev)
+    if dev:
+        command.check_migrations()
 
 
-def serve(config: Config) -> int:
+def serve(config: Config, http_socket: socket.socket | None = None) -> int:
     """Run one HybridServer in this process until it stops; returns the exit code."""
     import anyio
 
     from hybrid_server.server import HybridServer
 
-    server = HybridServer(config)
+    server = HybridServer(config, http_socket=http_socket)
     return anyio.run(server.serve, backend="asyncio", backend_options={"use_uvloop": config.use_uvloop})
+
+
+def _report(exc: BaseException) -> int:
+    if isinstance(exc, SystemCheckError):
+        print(exc, file=sys.stderr, flush=True)
+    else:
+        print(f"Error: {exc}", file=sys.stderr, flush=True)
+    return 1
 
 
 def run(config: Config | None = None, **kwargs: Any) -> int:
@@ -52,23 +69,28 @@ def run(config: Config | None = None, **kwargs: Any) -> int:
         config = config or Config()
         if kwargs:
             config = config.replace(**kwargs)
-        config = config.resolve()
-        if config.dev and not os.environ.get("HYBRID_SERVER_CHILD"):
+        resolved = config.resolve()
+        if resolved.dev:
             from hybrid_server.supervisors.reload import run_reloader
 
-            return run_reloader(config)
-        if config.workers > 1 and not os.environ.get("HYBRID_SERVER_CHILD"):
+            return run_reloader(config, resolved)
+        if resolved.workers > 1:
             from hybrid_server.supervisors.workers import run_workers
 
-            return run_workers(config)
+            return run_workers(config, resolved)
         run_system_checks()
-        return serve(config)
-    except (ConfigError, StartupError) as exc:
-        print(f"Error: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except ImproperlyConfigured as exc:
-        print(f"Error: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except SystemCheckError as exc:
-        print(exc, file=sys.stderr, flush=True)
-        return 1
+        return serve(resolved)
+    except (ConfigError, StartupError, ImproperlyConfigured, SystemCheckError) as exc:
+        return _report(exc)
+
+
+def run_supervised(config: Config, grpc_port: int, http_socket: socket.socket | None, dev: bool) -> int:
+    """The serving side of a supervised child: the supervisor fixed the ports."""
+    try:
+        setup_django()
+        resolved = config.replace(dev=False).resolve()
+        resolved.grpc_port = grpc_port
+        run_system_checks(dev=dev)
+        return serve(resolved, http_socket)
+    except (ConfigError, StartupError, ImproperlyConfigured, SystemCheckError) as exc:
+        return _report(exc)

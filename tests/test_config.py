@@ -32,7 +32,7 @@ def test_resolve_fills_from_settings(settings):
     assert (config.http_host, config.http_port) == ("127.0.0.1", 0)
     assert config.grace == 3.0 and config.drain_delay == 0.0
     assert config.health is True and config.reflection is False
-    assert callable(config.handlers_hook)
+    assert config.handlers_hook == "testproject.handlers.grpc_handlers"
 
 
 @pytest.mark.parametrize("field, value", [("grace", -1), ("max_workers", 0), ("workers", 0), ("loop", "trio"), ("backend", "gevent")])

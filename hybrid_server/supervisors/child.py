@@ -1,0 +1,96 @@
+"""Entry point of a supervised server process: `python -m hybrid_server.supervisors.child`.
+
+A child starts as a standby: it imports the heavy libraries (grpc, Django, uvicorn) but no
+user code, then waits for one line on stdin carrying its orders. That keeps a reload down to
+Django's set-up and the hook. EOF on stdin means "not needed": exit 0 quietly.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import pickle
+import signal
+import socket
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+ENV_MARKER = "HYBRID_SERVER_CHILD"
+
+
+@dataclass
+class Orders:
+    config: Any  # an unresolved hybrid_server.Config
+    grpc_port: int
+    http_fd: int | None
+    sys_path: list[str]
+    dev: bool
+
+    def encode(self) -> bytes:
+        return base64.b64encode(pickle.dumps(self)) + b"\n"
+
+    @staticmethod
+    def decode(line: bytes) -> "Orders":
+        return pickle.loads(base64.b64decode(line))
+
+
+def _preload() -> None:
+    import anyio  # noqa: F401
+    import django  # noqa: F401
+    import django.core.asgi  # noqa: F401
+    import django.core.handlers.asgi  # noqa: F401
+    import django.db.models  # noqa: F401
+    import grpc  # noqa: F401
+    import grpc.aio  # noqa: F401
+    import grpc_health.v1.health  # noqa: F401
+    import uvicorn  # noqa: F401
+    import uvicorn.protocols.http.h11_impl  # noqa: F401
+
+    import hybrid_server.server  # noqa: F401
+
+    for optional in ("uvloop", "uvicorn.protocols.http.httptools_impl"):
+        try:
+            __import__(optional)
+        except ImportError:
+            pass
+
+
+def _serve(orders: Orders) -> int:
+    for entry in reversed(orders.sys_path):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    from hybrid_server.main import run_supervised
+
+    http_socket = None
+    if orders.http_fd is not None:
+        http_socket = socket.socket(fileno=orders.http_fd)
+    return run_supervised(orders.config, orders.grpc_port, http_socket, dev=orders.dev)
+
+
+def main() -> int:
+    # A standby ignores the terminal's Ctrl-C: the supervisor ends it by closing stdin.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _preload()
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return 0
+    orders = Orders.decode(line)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return _serve(orders)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    os.environ[ENV_MARKER] = "1"
+    code = main()
+    # The server has drained and closed its ports; skip interpreter teardown (grpc's takes
+    # a few hundred ms) so a reload or a restart is not kept waiting for it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

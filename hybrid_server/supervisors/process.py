@@ -1,0 +1,92 @@
+"""Supervised server processes: spawned (never forked after grpc is loaded), handed their orders."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from hybrid_server.config import Config
+from hybrid_server.supervisors.child import ENV_MARKER, Orders
+
+
+def free_port(host: str) -> int:
+    """A port that is free now, so that every child binds the same one (port 0 asked)."""
+    bare = host.strip("[]")
+    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((bare, 0))
+        return sock.getsockname()[1]
+
+
+class ChildProcess:
+    """One `python -m hybrid_server.supervisors.child`, started as a warm standby."""
+
+    def __init__(self) -> None:
+        env = {**os.environ, ENV_MARKER: "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hybrid_server.supervisors.child"],
+            stdin=subprocess.PIPE,
+            env=env,
+            close_fds=False,
+        )
+        self.activated = False
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def activate(self, config: Config, grpc_port: int, http_socket: socket.socket | None, dev: bool) -> None:
+        orders = Orders(
+            config=config,
+            grpc_port=grpc_port,
+            http_fd=http_socket.fileno() if http_socket is not None else None,
+            sys_path=[entry for entry in sys.path if entry],
+            dev=dev,
+        )
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(orders.encode())
+        self.proc.stdin.close()
+        self.activated = True
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def discard(self) -> None:
+        """End a standby that was never activated."""
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        self.wait(5)
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float) -> int:
+        """Wait up to `timeout`, then kill: no child outlives its supervisor."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def stop(self, timeout: float) -> int:
+        if not self.activated:
+            self.discard()
+            return self.proc.wait()
+        self.terminate()
+        return self.wait(timeout)
+
+
+def wait_any(children: list[ChildProcess], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(child.poll() is None for child in children):
+        time.sleep(0.02)
