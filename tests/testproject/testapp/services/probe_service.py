@@ -77,6 +77,12 @@ class ProbeService(Service):
         return msg(message=request.message, count=request.count, thread=self.marker)
 
     @unary()
+    async def WhoAmI(self, request, context):
+        import os
+
+        return msg(message=str(os.getpid()))
+
+    @unary()
     async def AsyncSleep(self, request, context):
         await asyncio.sleep(request.seconds)
         return msg(message="slept", seconds=request.seconds)

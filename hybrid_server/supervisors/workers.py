@@ -1,0 +1,126 @@
+"""`--workers N`: N spawned server processes on the same ports, supervised.
+
+gRPC: every worker binds the port itself with SO_REUSEPORT (grpcio cannot adopt a bound
+socket); HTTP: one socket bound here and inherited by all. Signals are passed on, every worker
+drains, a worker that dies is restarted with backoff.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from typing import Any
+
+from hybrid_server.config import Config
+from hybrid_server.http_side import bind_socket
+from hybrid_server.supervisors.process import ChildProcess, free_port
+
+BACKOFF_START = 0.5
+BACKOFF_MAX = 10.0
+STABLE_AFTER = 10.0  # a worker alive this long resets the backoff
+
+
+class _Slot:
+    def __init__(self) -> None:
+        self.child: ChildProcess | None = None
+        self.started = 0.0
+        self.backoff = BACKOFF_START
+        self.restart_at: float | None = None
+
+
+class WorkerSupervisor:
+    def __init__(self, config: Config, resolved: Config) -> None:
+        self.resolved = resolved
+        self.count = resolved.workers
+        self.grpc_port = resolved.grpc_port or free_port(resolved.grpc_host)
+        self.http_socket = (
+            bind_socket(resolved.http_host, resolved.http_port) if resolved.http_address is not None else None
+        )
+        self.child_config = config
+        self.slots = [_Slot() for _ in range(self.count)]
+        self.stopping = False
+        self.signals: list[int] = []
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.signals.append(signum)
+
+    def _spawn(self, slot: _Slot) -> None:
+        child = ChildProcess()
+        child.activate(self.child_config, self.grpc_port, self.http_socket, dev=False)
+        slot.child, slot.started, slot.restart_at = child, time.monotonic(), None
+
+    def _forward(self, signum: int) -> None:
+        for slot in self.slots:
+            if slot.child is not None and slot.child.poll() is None:
+                try:
+                    slot.child.proc.send_signal(signum)
+                except ProcessLookupError:
+                    pass
+
+    def _handle_signals(self) -> None:
+        while self.signals:
+            signum = self.signals.pop(0)
+            if not self.stopping:
+                self.stopping = True
+                print(f"Supervisor received {signal.Signals(signum).name}: stopping {self.count} workers.", flush=True)
+                self._forward(signal.SIGTERM)
+            elif signum == signal.SIGINT:
+                self._forward(signal.SIGINT)
+
+    def _watch(self, slot: _Slot) -> None:
+        child = slot.child
+        now = time.monotonic()
+        if child is not None and child.poll() is not None:
+            code = child.poll()
+            lived = now - slot.started
+            if lived > STABLE_AFTER:
+                slot.backoff = BACKOFF_START
+            print(
+                f"Worker {child.pid} exited with code {code} after {lived:.1f}s; restarting in {slot.backoff:g}s.",
+                file=sys.stderr, flush=True,
+            )
+            slot.child, slot.restart_at = None, now + slot.backoff
+            slot.backoff = min(slot.backoff * 2, BACKOFF_MAX)
+        if slot.child is None and slot.restart_at is not None and now >= slot.restart_at:
+            self._spawn(slot)
+
+    def run(self) -> int:
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        http = f", HTTP on {self.resolved.http_host}:{self.http_socket.getsockname()[1]}" if self.http_socket else ""
+        try:
+            for slot in self.slots:
+                self._spawn(slot)
+            pids = ", ".join(str(slot.child.pid) for slot in self.slots if slot.child)
+            print(
+                f"Supervisor started {self.count} workers (pids {pids}) on gRPC {self.resolved.grpc_host}:{self.grpc_port}{http}.",
+                flush=True,
+            )
+            while not self.stopping:
+                self._handle_signals()
+                if self.stopping:
+                    break
+                for slot in self.slots:
+                    self._watch(slot)
+                time.sleep(0.05)
+            codes = []
+            deadline = time.monotonic() + (self.resolved.grace or 0) + (self.resolved.drain_delay or 0) + 10
+            for slot in self.slots:
+                if slot.child is None:
+                    continue
+                while slot.child.poll() is None and time.monotonic() < deadline:
+                    self._handle_signals()
+                    time.sleep(0.05)
+                codes.append(slot.child.wait(0) if slot.child.poll() is None else slot.child.poll())
+            return 0 if all(code == 0 for code in codes) else 1
+        finally:
+            for slot in self.slots:
+                if slot.child is not None and slot.child.poll() is None:
+                    slot.child.wait(0)
+            if self.http_socket is not None:
+                self.http_socket.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def run_workers(config: Config, resolved: Config) -> int:
+    return WorkerSupervisor(config, resolved).run()
