@@ -65,7 +65,7 @@ def test_reload_on_service_and_view_change(project, testproject_env, pb, command
             _edit(project / "testproject/urls.py", "hello from django", "hello again")
             _eventually(lambda: httpx.get(f"http://127.0.0.1:{http_port}/hello/", timeout=2).text == "hello again")
             # Same ports across reloads.
-            assert server.output.count(f"gRPC server listening on 127.0.0.1:{grpc_port}") >= 3
+            _eventually(lambda: server.output.count(f"gRPC server listening on 127.0.0.1:{grpc_port}") >= 3)
             assert stub.Echo(pb2.ProbeMessage(message="b"), timeout=5).message == "b!"
         server.signal(signal.SIGINT, group=True)  # one Ctrl-C, as a terminal sends it
         assert server.wait(20) == 0
