@@ -51,3 +51,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 GRPC_FRAMEWORK = {
     "ROOT_HANDLERS_HOOK": os.environ.get("TESTPROJECT_HOOK", "testproject.handlers.grpc_handlers"),
 }
+# Knobs the end-to-end tests turn through the environment.
+if os.environ.get("TESTPROJECT_INTERCEPTORS"):
+    GRPC_FRAMEWORK["SERVER_INTERCEPTORS"] = os.environ["TESTPROJECT_INTERCEPTORS"].split(",")
+if os.environ.get("TESTPROJECT_MAX_RPCS"):
+    GRPC_FRAMEWORK["MAXIMUM_CONCURRENT_RPCS"] = int(os.environ["TESTPROJECT_MAX_RPCS"])
+if os.environ.get("TESTPROJECT_TLS_DIR"):
+    _tls = Path(os.environ["TESTPROJECT_TLS_DIR"])
+    GRPC_FRAMEWORK["PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH"] = [(str(_tls / "server.key"), str(_tls / "server.crt"))]
+    if os.environ.get("TESTPROJECT_MTLS"):
+        GRPC_FRAMEWORK["ROOT_CERTIFICATES_PATH"] = str(_tls / "ca.crt")
+        GRPC_FRAMEWORK["REQUIRE_CLIENT_AUTH"] = True
