@@ -30,24 +30,32 @@ def _validation_details(exc: django_exceptions.ValidationError) -> str:
     return " ".join(exc.messages)
 
 
-def abort_code_and_details(exc: BaseException, where: str) -> tuple[grpc.StatusCode, str, Any]:
-    """The status an RPC ends with when its action raised `exc`.
+def classify(exc: BaseException) -> tuple[grpc.StatusCode, str, Any, bool]:
+    """(code, details, trailing metadata, unexpected) for what an action raised.
 
     Anything not mapped is UNKNOWN with only the exception's class name, so no internals
-    reach the client outside DEBUG; the traceback goes to the server log.
+    reach the client outside DEBUG.
     """
     if isinstance(exc, Aborted):
-        return exc.code, exc.details, exc.trailing_metadata
+        return exc.code, exc.details, exc.trailing_metadata, False
     if isinstance(exc, GRPCException):
-        return exc.status_code, str(exc.detail), ()
+        return exc.status_code, str(exc.detail), (), False
     if isinstance(exc, (django_exceptions.ObjectDoesNotExist, Http404)):
-        return grpc.StatusCode.NOT_FOUND, str(exc) or "Not found.", ()
+        return grpc.StatusCode.NOT_FOUND, str(exc) or "Not found.", (), False
     if isinstance(exc, django_exceptions.ValidationError):
-        return grpc.StatusCode.INVALID_ARGUMENT, _validation_details(exc), ()
+        return grpc.StatusCode.INVALID_ARGUMENT, _validation_details(exc), (), False
     if isinstance(exc, django_exceptions.PermissionDenied):
-        return grpc.StatusCode.PERMISSION_DENIED, str(exc) or "Permission denied.", ()
-    logger.error("Exception in %s", where, exc_info=exc)
+        return grpc.StatusCode.PERMISSION_DENIED, str(exc) or "Permission denied.", (), False
     details = type(exc).__name__
     if settings.DEBUG and str(exc):
         details = f"{details}: {exc}"
-    return grpc.StatusCode.UNKNOWN, details, ()
+    return grpc.StatusCode.UNKNOWN, details, (), True
+
+
+def abort_code_and_details(exc: BaseException, where: str) -> tuple[grpc.StatusCode, str, Any]:
+    """The status an RPC ends with when its action raised `exc`; unexpected ones are logged
+    with their traceback (the client only sees the class name)."""
+    code, details, trailing, unexpected = classify(exc)
+    if unexpected:
+        logger.error("Exception in %s", where, exc_info=exc)
+    return code, details, trailing

@@ -7,41 +7,80 @@ does with streaming responses.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, AsyncIterator, Callable, Iterator
 
+import grpc
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.core import signals
 from django.db import close_old_connections
 from django.utils.decorators import sync_and_async_middleware
 
-from django_socio_grpc.errors import abort_code_and_details
+from django_socio_grpc.errors import classify
 from django_socio_grpc.settings import grpc_settings
 
 logger = logging.getLogger("django_socio_grpc.request")
 
 
-def _log(call: Any, started: float, exc: BaseException | None) -> None:
-    if call.action in grpc_settings.IGNORE_LOG_FOR_ACTION or call.full_action in grpc_settings.IGNORE_LOG_FOR_ACTION:
-        return
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    if exc is None:
-        if grpc_settings.LOG_OK_RESPONSE:
-            logger.info("%s OK %.1fms", call.full_action, elapsed_ms)
-        return
-    name = getattr(type(exc), "__name__", "error")
-    if hasattr(exc, "status_code") or hasattr(exc, "code"):
-        code = getattr(exc, "status_code", None) or getattr(exc, "code", None)
-        logger.warning("%s %s %.1fms (%s)", call.full_action, getattr(code, "name", code), elapsed_ms, name)
-    else:
-        logger.warning("%s failed %.1fms (%s)", call.full_action, elapsed_ms, name)
+class _AccessLog:
+    """One line per RPC on `django_socio_grpc.request`: method, status, duration, peer.
+
+    Failed RPCs are always logged (WARNING, or ERROR for UNKNOWN); successful ones at INFO
+    when LOG_OK_RESPONSE is set. Settings are read when the servicer is built, not per call.
+    """
+
+    __slots__ = ("log_ok", "ignored")
+
+    def __init__(self) -> None:
+        self.log_ok = bool(grpc_settings.LOG_OK_RESPONSE)
+        self.ignored = frozenset(grpc_settings.IGNORE_LOG_FOR_ACTION)
+
+    def __call__(self, call: Any, started: float, exc: BaseException | None) -> None:
+        if exc is None and not self.log_ok:
+            return
+        if self.ignored and (call.action in self.ignored or call.full_action in self.ignored):
+            return
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if exc is None:
+            level, code, note = logging.INFO, "OK", ""
+        else:
+            status = _status_of(exc, call.context)
+            level = logging.ERROR if status in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL) else logging.WARNING
+            code, note = status.name, f" ({type(exc).__name__})"
+        if logger.isEnabledFor(level):
+            logger.log(level, "gRPC %s %s %.1fms peer=%s%s", call.full_action, code, elapsed_ms, _peer(call.context), note)
+
+
+def _status_of(exc: BaseException, context: Any) -> grpc.StatusCode:
+    if isinstance(exc, grpc.aio.AbortError):
+        return _context_code(context) or grpc.StatusCode.UNKNOWN
+    if isinstance(exc, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    return classify(exc)[0]
+
+
+def _context_code(context: Any) -> grpc.StatusCode | None:
+    try:
+        return context.code()
+    except Exception:
+        return None
+
+
+def _peer(context: Any) -> str:
+    try:
+        return context.peer()
+    except Exception:
+        return "?"
 
 
 @sync_and_async_middleware
 def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Logs failed RPCs (and OK ones with LOG_OK_RESPONSE) on `django_socio_grpc.request`."""
+    """The access log: see `_AccessLog`."""
     from asgiref.sync import iscoroutinefunction
+
+    log = _AccessLog()
 
     if iscoroutinefunction(get_response):
 
@@ -50,11 +89,11 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
             try:
                 response = await get_response(call)
             except BaseException as exc:
-                _log(call, started, exc)
+                log(call, started, exc)
                 raise
             if call.response_stream:
-                return _log_async_stream(response, call, started)
-            _log(call, started, None)
+                return _log_async_stream(response, call, started, log)
+            log(call, started, None)
             return response
 
         return middleware
@@ -64,33 +103,33 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
         try:
             response = get_response(call)
         except BaseException as exc:
-            _log(call, started, exc)
+            log(call, started, exc)
             raise
         if call.response_stream:
-            return _log_sync_stream(response, call, started)
-        _log(call, started, None)
+            return _log_sync_stream(response, call, started, log)
+        log(call, started, None)
         return response
 
     return sync_middleware
 
 
-async def _log_async_stream(stream: Any, call: Any, started: float) -> AsyncIterator[Any]:
+async def _log_async_stream(stream: Any, call: Any, started: float, log: _AccessLog) -> AsyncIterator[Any]:
     try:
         async for item in stream:
             yield item
     except BaseException as exc:
-        _log(call, started, exc)
+        log(call, started, exc)
         raise
-    _log(call, started, None)
+    log(call, started, None)
 
 
-def _log_sync_stream(stream: Any, call: Any, started: float) -> Iterator[Any]:
+def _log_sync_stream(stream: Any, call: Any, started: float, log: _AccessLog) -> Iterator[Any]:
     try:
         yield from stream
     except BaseException as exc:
-        _log(call, started, exc)
+        log(call, started, exc)
         raise
-    _log(call, started, None)
+    log(call, started, None)
 
 
 class _RpcDatabaseScope(ThreadSensitiveContext):
@@ -106,8 +145,6 @@ class _RpcDatabaseScope(ThreadSensitiveContext):
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         executor = SyncToAsync.context_to_thread_executor.pop(self, None)
         if executor is not None:
-            import asyncio
-
             try:
                 await asyncio.get_running_loop().run_in_executor(executor, _request_finished)
             finally:
@@ -175,4 +212,4 @@ def _close_sync_stream(stream: Any) -> Iterator[Any]:
         _request_finished()
 
 
-__all__ = ["close_old_connections", "close_old_connections_middleware", "log_requests_middleware", "abort_code_and_details"]
+__all__ = ["close_old_connections", "close_old_connections_middleware", "log_requests_middleware"]

@@ -8,6 +8,7 @@ STOPPED returns the exit code: 0 clean, 1 failure, 130 forced by a second SIGINT
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 import threading
@@ -54,6 +55,8 @@ class HybridServer:
 
     async def serve(self) -> int:
         self._loop = asyncio.get_running_loop()
+        if self.config.banner:
+            ensure_log_output()
         try:
             async with anyio.create_task_group() as tg:
                 if self.install_signal_handlers:
@@ -212,6 +215,21 @@ class HybridServer:
                 lines.append(f"  probes: {' '.join(probes)}")
         lines.append("Quit with CONTROL-C.")
         print("\n".join(lines), flush=True)
+
+
+REQUEST_LOGGER = "django_socio_grpc.request"
+
+
+def ensure_log_output() -> None:
+    """Show the per-RPC log on stdout, like the banner, unless logging is configured for it."""
+    logger = logging.getLogger(REQUEST_LOGGER)
+    if logger.hasHandlers():
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
 
 
 def _error(message: str, cause: BaseException | None) -> None:

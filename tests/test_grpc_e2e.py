@@ -202,3 +202,16 @@ def test_wrong_hook_path_names_the_setting(start_server, command):
     server = start_server(command, "127.0.0.1:0", ready=False, env={"TESTPROJECT_HOOK": "testproject.nowhere.hook"})
     assert server.wait(30) == 1
     assert "ROOT_HANDLERS_HOOK" in server.output and "testproject.nowhere.hook" in server.output
+
+
+def test_access_log(start_server, command, channel_to, pb):
+    pb2, pb_grpc = pb
+    server = start_server(command, "127.0.0.1:0", env={"TESTPROJECT_LOG_OK": "1"})
+    stub = pb_grpc.ProbeServiceControllerStub(channel_to(server))
+    stub.Echo(pb2.ProbeMessage(message="a"), timeout=10)
+    with pytest.raises(grpc.RpcError):
+        stub.Fail(pb2.ProbeMessage(message="not_found"), timeout=10)
+    stub.SyncEcho(pb2.ProbeMessage(message="ignored"), timeout=10)
+    server.wait_for(r"gRPC ProbeServiceController\.Echo OK \d+\.\dms peer=ipv4:127\.0\.0\.1:\d+")
+    server.wait_for(r"gRPC ProbeServiceController\.Fail NOT_FOUND \d+\.\dms peer=ipv4:127\.0\.0\.1:\d+ \(NotFound\)")
+    assert "ProbeServiceController.SyncEcho" not in server.output  # IGNORE_LOG_FOR_ACTION
