@@ -45,6 +45,8 @@ class _AccessLog:
         elapsed_ms = (time.perf_counter() - started) * 1000
         if exc is None:
             level, code, note = logging.INFO, "OK", ""
+        elif isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
+            level, code, note = logging.INFO, "CANCELLED", ""  # the client went away or grace ran out
         else:
             status = _status_of(exc, call.context)
             level = logging.ERROR if status in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL) else logging.WARNING
@@ -56,8 +58,6 @@ class _AccessLog:
 def _status_of(exc: BaseException, context: Any) -> grpc.StatusCode:
     if isinstance(exc, grpc.aio.AbortError):
         return _context_code(context) or grpc.StatusCode.UNKNOWN
-    if isinstance(exc, asyncio.CancelledError):
-        return grpc.StatusCode.CANCELLED
     return classify(exc)[0]
 
 

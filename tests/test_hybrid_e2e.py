@@ -150,3 +150,20 @@ def test_debug_shows_exception_message(start_server, channel_to, pb):
     with pytest.raises(grpc.RpcError) as info:
         stub.Fail(pb2.ProbeMessage(message="other"), timeout=10)
     assert info.value.details() == "ValueError: secret internals"
+
+
+@pytest.mark.parametrize("action", ["StreamAsync", "StreamSync"])
+def test_streams_open_past_grace_are_cancelled(start_server, command, channel_to, pb, action):
+    pb2, pb_grpc = pb
+    server = start_server(command, "127.0.0.1:0", "--grace", "1")
+    stub = pb_grpc.ProbeServiceControllerStub(channel_to(server))
+    stream = getattr(stub, action)(pb2.ProbeMessage(message="s", count=1000, seconds=0.05), timeout=30)
+    assert next(stream).count == 0
+    server.signal(signal.SIGTERM)
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as info:
+        for _ in stream:
+            pass
+    assert info.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
+    assert time.monotonic() - started < 6
+    assert server.wait(15) == 0

@@ -91,19 +91,50 @@ class RpcCall:
 # --------------------------------------------------------------------------- contexts
 
 
-class SyncContext:
-    """The aio context as seen from a `def` action in a worker thread: `abort()` raises."""
+class RpcOver(RuntimeError):
+    """The RPC has ended; its grpc.aio context must not be touched from a worker thread."""
 
-    __slots__ = ("_context",)
+
+class SyncContext:
+    """The aio context as seen from a `def` action in a worker thread.
+
+    Made on the loop thread, with `peer()` and the metadata read there. Once the RPC is over
+    the loop side closes it: grpc.aio's context is not safe to touch from another thread after
+    the call is torn down (it crashes the process), so later calls raise `RpcOver` instead.
+    `abort()` raises, to end the RPC with that status.
+    """
+
+    __slots__ = ("_context", "_peer", "_metadata", "closed")
 
     def __init__(self, context: Any) -> None:
         self._context = context
+        self._peer = context.peer()
+        self._metadata = context.invocation_metadata()
+        self.closed = False
 
     def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
         raise Aborted(code, details, trailing_metadata)
 
+    def peer(self) -> str:
+        return self._peer
+
+    def invocation_metadata(self) -> Any:
+        return self._metadata
+
+    def is_active(self) -> bool:
+        return not self.closed and not self._context.done()
+
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._context, name)
+        attribute = getattr(self._context, name)
+        if not callable(attribute):
+            return attribute
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if self.closed:
+                raise RpcOver(f"context.{name}() called after the RPC ended")
+            return attribute(*args, **kwargs)
+
+        return guarded
 
 
 class AsyncContext:
@@ -306,38 +337,44 @@ def _aio_handler(cls: type[Service], initkwargs: dict[str, Any], action: str, sp
     chain = _build_chain(_sync_terminal(cls, action, response_stream), is_async=False)
     executor = mode.executor
 
-    def make_call(request: Any, context: Any, loop: asyncio.AbstractEventLoop) -> RpcCall:
+    def make_call(request: Any, context: SyncContext, loop: asyncio.AbstractEventLoop) -> RpcCall:
         if request_stream:
             request = _SyncRequestIterator(request, loop)
-        return RpcCall(cls, initkwargs, action, request, SyncContext(context), response_stream)
+        return RpcCall(cls, initkwargs, action, request, context, response_stream)
 
     if not response_stream:
 
-        def run_in_thread(request: Any, context: Any, loop: asyncio.AbstractEventLoop) -> Any:
+        def run_in_thread(request: Any, context: SyncContext, loop: asyncio.AbstractEventLoop) -> Any:
             return chain(make_call(request, context, loop))
 
         async def sync_unary_response(request: Any, context: Any) -> Any:
             loop = asyncio.get_running_loop()
+            sync_context = SyncContext(context)
             try:
-                return await loop.run_in_executor(executor, run_in_thread, request, context, loop)
+                return await loop.run_in_executor(executor, run_in_thread, request, sync_context, loop)
             except abort_error:
                 raise
             except Exception as exc:
                 await _abort_aio(context, exc, where)
+            finally:
+                sync_context.closed = True
 
         return sync_unary_response
 
     async def sync_stream_response(request: Any, context: Any) -> AsyncIterator[Any]:
         loop = asyncio.get_running_loop()
+        sync_context = SyncContext(context)
         try:
             async for item in _iterate_in_thread(
-                executor, loop, lambda: chain(make_call(request, context, loop))
+                executor, loop, lambda: chain(make_call(request, sync_context, loop))
             ):
                 yield item
         except abort_error:
             raise
         except Exception as exc:
             await _abort_aio(context, exc, where)
+        finally:
+            sync_context.closed = True
 
     return sync_stream_response
 
@@ -358,13 +395,30 @@ class _SyncRequestIterator:
         return await self._iterator.__anext__()
 
     def __next__(self) -> Any:
+        loop = self._loop
         try:
-            return asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
+            return _wait_future(asyncio.run_coroutine_threadsafe(self._next(), loop), lambda: not loop.is_closed())
         except StopAsyncIteration:
             raise StopIteration from None
 
 
 _DONE = object()
+_POLL = 0.2  # seconds between checks that the other side of a bridge is still there
+
+
+class _Gone(Exception):
+    """The other side of a bridge went away (the RPC ended or the loop stopped)."""
+
+
+def _wait_future(future: Any, still_wanted: Callable[[], bool]) -> Any:
+    """`future.result()` that gives up when `still_wanted()` turns false, never blocking for good."""
+    while True:
+        try:
+            return future.result(timeout=_POLL)
+        except TimeoutError:
+            if not still_wanted():
+                future.cancel()
+                raise _Gone() from None
 
 
 async def _iterate_in_thread(
@@ -376,35 +430,41 @@ async def _iterate_in_thread(
     """Drive a sync iterator (a generator action and its middleware) in ONE worker thread.
 
     Items cross to the loop through a bounded queue, so a slow client slows the producer
-    instead of buffering the whole stream; when the consumer goes away the producer stops
-    and the generator is closed in its own thread.
+    instead of buffering the whole stream. When the consumer goes away (client gone, grace
+    over) the producer stops at its next item and closes the generator in its own thread.
     """
     queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue(buffer)
     stop = threading.Event()
 
+    def still_wanted() -> bool:
+        return not stop.is_set() and not loop.is_closed()
+
     def put(kind: Any, value: Any) -> None:
-        asyncio.run_coroutine_threadsafe(queue.put((kind, value)), loop).result()
+        if not still_wanted():
+            raise _Gone()
+        _wait_future(asyncio.run_coroutine_threadsafe(queue.put((kind, value)), loop), still_wanted)
 
     def produce() -> None:
         iterator = None
         try:
             iterator = make_iterator()
             for item in iterator:
-                if stop.is_set():
-                    break
                 put(None, item)
-                if stop.is_set():
-                    break
+            put(_DONE, None)
+        except _Gone:
+            pass
+        except RuntimeError:  # the loop closed under us
+            if still_wanted():
+                raise
         except BaseException as exc:  # handed to the consumer, which raises it
-            if not stop.is_set():
+            try:
                 put(exc, None)
-            return
+            except (_Gone, RuntimeError):
+                pass
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
-        if not stop.is_set():
-            put(_DONE, None)
 
     producer = loop.run_in_executor(executor, produce)
     try:
@@ -420,14 +480,16 @@ async def _iterate_in_thread(
         stop.set()
         while not queue.empty():  # unblock a producer waiting on a full queue
             queue.get_nowait()
-        if producer.done():
-            producer.result()
+        if producer.done() and not producer.cancelled():
+            producer.exception()  # retrieved: nothing left unobserved
 
 
 # --------------------------------------------------------------------------- thread-pool backend
 
 
 def _abort_sync(context: Any, exc: BaseException, where: str) -> None:
+    if isinstance(exc, _Gone):  # the RPC is already over: nobody to tell
+        return
     code, details, trailing = abort_code_and_details(exc, where)
     if trailing:
         context.set_trailing_metadata(trailing)
@@ -477,7 +539,8 @@ def _threads_handler(cls: type[Service], initkwargs: dict[str, Any], action: str
         def async_unary_response(request: Any, context: Any) -> Any:
             try:
                 call = make_call(request, context)
-                return asyncio.run_coroutine_threadsafe(chain(call), bridge).result()
+                future = asyncio.run_coroutine_threadsafe(chain(call), bridge)
+                return _wait_future(future, lambda: context.is_active() and bridge.is_running())
             except Exception as exc:
                 _abort_sync(context, exc, where)
 
@@ -486,27 +549,31 @@ def _threads_handler(cls: type[Service], initkwargs: dict[str, Any], action: str
     def async_stream_response(request: Any, context: Any) -> Iterator[Any]:
         try:
             call = make_call(request, context)
-            yield from _iterate_on_loop(bridge, lambda: chain(call))
+            yield from _iterate_on_loop(bridge, lambda: chain(call), context.is_active)
         except Exception as exc:
             _abort_sync(context, exc, where)
 
     return async_stream_response
 
 
-def _iterate_on_loop(loop: asyncio.AbstractEventLoop, make_stream: Callable[[], Awaitable[Any]], buffer: int = 8) -> Iterator[Any]:
+def _iterate_on_loop(
+    loop: asyncio.AbstractEventLoop,
+    make_stream: Callable[[], Awaitable[Any]],
+    is_active: Callable[[], bool],
+    buffer: int = 8,
+) -> Iterator[Any]:
     """Consume an async stream (action and middleware) in ONE task on `loop`, from this thread.
 
     One task keeps the stream's context variables valid from first item to last; a bounded
-    queue keeps a slow client from buffering the stream; closing this generator (client
-    gone) cancels the task.
+    queue keeps a slow client from buffering the stream. When the RPC ends early (client gone,
+    grace over) or the loop stops, the task is cancelled and this thread is released.
     """
-    queue: asyncio.Queue[tuple[Any, Any]] | None = None
-    ready = threading.Event()
+    queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue(buffer)
+
+    def still_wanted() -> bool:
+        return is_active() and loop.is_running()
 
     async def pump() -> None:
-        nonlocal queue
-        queue = asyncio.Queue(buffer)
-        ready.set()
         try:
             stream = await make_stream()
             async for item in stream:
@@ -519,19 +586,19 @@ def _iterate_on_loop(loop: asyncio.AbstractEventLoop, make_stream: Callable[[], 
         await queue.put((_DONE, None))
 
     task = asyncio.run_coroutine_threadsafe(pump(), loop)
-    ready.wait()
-    assert queue is not None
     try:
         while True:
-            kind, value = asyncio.run_coroutine_threadsafe(queue.get(), loop).result()
+            kind, value = _wait_future(asyncio.run_coroutine_threadsafe(queue.get(), loop), still_wanted)
             if kind is None:
                 yield value
             elif kind is _DONE:
                 return
             else:
                 raise kind
+    except _Gone:
+        return
     finally:
-        if not task.done():
+        if not task.done() and not loop.is_closed():
             loop.call_soon_threadsafe(task.cancel)
 
 
