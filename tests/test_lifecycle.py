@@ -1,4 +1,6 @@
 """The lifecycle in-process: one side failing while serving stops the other, exit code 1."""
+import contextlib
+
 import anyio
 import httpx
 import pytest
@@ -28,55 +30,45 @@ async def _serving(server: HybridServer) -> None:
             await anyio.sleep(0.01)
 
 
+@contextlib.asynccontextmanager
+async def serving(config):
+    """Run a HybridServer in this loop; yields it once SERVING, then records its exit code."""
+    server = HybridServer(config, install_signal_handlers=False)
+    async with anyio.create_task_group() as tg:
+
+        async def serve():
+            server.exit_code = await server.serve()
+
+        tg.start_soon(serve)
+        await _serving(server)
+        yield server
+
+
 async def _readyz(server: HybridServer) -> int:
     async with httpx.AsyncClient() as client:
         return (await client.get(f"http://127.0.0.1:{server.http.port}/readyz")).status_code
 
 
 async def test_shutdown_is_graceful(config):
-    server = HybridServer(config, install_signal_handlers=False)
-    async with anyio.create_task_group() as tg:
-        result = {}
-
-        async def serve():
-            result["code"] = await server.serve()
-
-        tg.start_soon(serve)
-        await _serving(server)
+    async with serving(config) as server:
         assert await _readyz(server) == 200
         server.shutdown()
-    assert result["code"] == EXIT_OK
+    assert server.exit_code == EXIT_OK
     assert server.state is State.STOPPED
 
 
 async def test_http_failure_stops_grpc(config, capsys):
-    server = HybridServer(config, install_signal_handlers=False)
-    async with anyio.create_task_group() as tg:
-        result = {}
-
-        async def serve():
-            result["code"] = await server.serve()
-
-        tg.start_soon(serve)
-        await _serving(server)
+    async with serving(config) as server:
         server.http.server.should_exit = True  # uvicorn leaves while the engine still serves
-    assert result["code"] == EXIT_FAILURE
+    assert server.exit_code == EXIT_FAILURE
     assert "HTTP server stopped unexpectedly" in capsys.readouterr().err
 
 
 async def test_grpc_failure_stops_http(config, capsys):
-    server = HybridServer(config, install_signal_handlers=False)
-    async with anyio.create_task_group() as tg:
-        result = {}
-
-        async def serve():
-            result["code"] = await server.serve()
-
-        tg.start_soon(serve)
-        await _serving(server)
+    async with serving(config) as server:
         http_port = server.http.port
         await server.grpc.server.stop(None)  # the gRPC server dies under the engine
-    assert result["code"] == EXIT_FAILURE
+    assert server.exit_code == EXIT_FAILURE
     assert "gRPC server terminated unexpectedly" in capsys.readouterr().err
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as client:

@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 from hybrid_server.config import Config
 from hybrid_server.supervisors.child import ENV_MARKER, Orders
@@ -84,9 +83,3 @@ class ChildProcess:
             return self.proc.wait()
         self.terminate()
         return self.wait(timeout)
-
-
-def wait_any(children: list[ChildProcess], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and all(child.poll() is None for child in children):
-        time.sleep(0.02)
