@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import time
+from concurrent.futures import Executor, Future
 from typing import Any, AsyncIterator, Callable, Iterator
 
 import grpc
@@ -132,24 +134,83 @@ def _log_sync_stream(stream: Any, call: Any, started: float, log: _AccessLog) ->
     log(call, started, None)
 
 
-class _RpcDatabaseScope(ThreadSensitiveContext):
-    """Django's per-request DB handling for an `async def` action.
+class _PinnedThread(Executor):
+    """One thread of the engine's pool, borrowed by one RPC on its first ORM call, held to its end.
 
-    Like Django's ASGI handler, the RPC gets its own thread-sensitive context: ORM calls it
-    makes through `sync_to_async` share one thread created on first use. When the RPC ends
-    and that thread exists, `request_finished` runs in it (closing the connection as Django
-    does after a request) before the thread goes away. An RPC that never touches the
-    database pays no thread hop.
+    `sync_to_async` (the async ORM) sends an RPC's thread-sensitive calls here: they all run
+    on one thread, as Django's connection handling requires, and the engine's pool
+    (`--max-workers`) bounds how many run at once, as for `def` actions. Nothing is borrowed
+    by an RPC that never touches the database.
     """
 
+    __slots__ = ("_pool", "_queue")
+
+    def __init__(self, pool: Executor) -> None:
+        self._pool = pool
+        self._queue: queue.SimpleQueue[Any] | None = None
+
+    @property
+    def used(self) -> bool:
+        return self._queue is not None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        if self._queue is None:
+            self._queue = queue.SimpleQueue()
+            self._pool.submit(self._work, self._queue)
+        self._queue.put((future, fn, args, kwargs))
+        return future
+
+    @staticmethod
+    def _work(work: "queue.SimpleQueue[Any]") -> None:
+        while (item := work.get()) is not None:
+            future, fn, args, kwargs = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._queue is not None:
+            self._queue.put(None)  # gives the thread back to the pool
+
+
+class _RpcDatabaseScope:
+    """Django's per-request DB handling for an `async def` action.
+
+    The RPC gets its own thread-sensitive context, as Django's ASGI handler gives each request;
+    its ORM calls share one thread (a pinned thread of the engine's pool, or outside the engine
+    one thread made on first use, as Django does). When the RPC ends and that thread was used,
+    `request_finished` runs in it, closing the connection as after an HTTP request.
+    """
+
+    __slots__ = ("_context", "_pinned")
+
+    def __init__(self, pool: Executor | None) -> None:
+        self._pinned = _PinnedThread(pool) if pool is not None else None
+        self._context = ThreadSensitiveContext(executor=self._pinned) if self._pinned else ThreadSensitiveContext()
+
+    async def __aenter__(self) -> "_RpcDatabaseScope":
+        await self._context.__aenter__()
+        return self
+
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        executor = SyncToAsync.context_to_thread_executor.pop(self, None)
-        if executor is not None:
+        pinned = self._pinned
+        if pinned is not None:
             try:
-                await asyncio.get_running_loop().run_in_executor(executor, _request_finished)
+                if pinned.used:
+                    await asyncio.get_running_loop().run_in_executor(pinned, _request_finished)
             finally:
-                executor.shutdown(wait=False)
-        await super().__aexit__(exc_type, exc, tb)
+                pinned.shutdown()
+                await self._context.__aexit__(exc_type, exc, tb)
+            return
+        executor = SyncToAsync.context_to_thread_executor.get(self._context)
+        try:
+            if executor is not None:
+                await asyncio.get_running_loop().run_in_executor(executor, _request_finished)
+        finally:
+            await self._context.__aexit__(exc_type, exc, tb)
 
 
 def _request_started() -> None:
@@ -166,9 +227,15 @@ def close_old_connections_middleware(get_response: Callable[[Any], Any]) -> Call
     from asgiref.sync import iscoroutinefunction
 
     if iscoroutinefunction(get_response):
+        from django_socio_grpc.services.adapter import AIO, current_serving_mode
+
+        mode = current_serving_mode()
+        # The aio engine lends its pool; the thread-pool server's own pool must not be
+        # borrowed by the async code its threads are waiting for.
+        pool = mode.executor if mode.backend == AIO else None
 
         async def middleware(call: Any) -> Any:
-            scope = _RpcDatabaseScope()
+            scope = _RpcDatabaseScope(pool)
             await scope.__aenter__()
             try:
                 response = await get_response(call)

@@ -215,3 +215,24 @@ def test_access_log(start_server, command, channel_to, pb):
     server.wait_for(r"gRPC ProbeServiceController\.Echo OK \d+\.\dms peer=ipv4:127\.0\.0\.1:\d+")
     server.wait_for(r"gRPC ProbeServiceController\.Fail NOT_FOUND \d+\.\dms peer=ipv4:127\.0\.0\.1:\d+ \(NotFound\)")
     assert "ProbeServiceController.SyncEcho" not in server.output  # IGNORE_LOG_FOR_ACTION
+
+
+def test_async_orm_calls_share_one_pool_thread(stub, pb, command):
+    pb2, _ = pb
+    reply = stub.OrmThreads(pb2.ProbeMessage(), timeout=10)
+    assert reply.message == reply.thread  # every thread-sensitive call of one RPC on one thread
+    if command == "grpcrunaioserver":
+        assert reply.message.startswith("grpc-worker")  # borrowed from the --max-workers pool
+
+
+def test_async_orm_work_is_bounded_by_max_workers(start_server, channel_to, pb):
+    """aio server, --max-workers 2: four async RPCs blocking 0.5 s in ORM-side code take two rounds."""
+    pb2, pb_grpc = pb
+    server = start_server("grpcrunaioserver", "127.0.0.1:0", "--max-workers", "2")
+    stub = pb_grpc.ProbeServiceControllerStub(channel_to(server))
+    stub.OrmThreads(pb2.ProbeMessage(), timeout=10)
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda _: stub.OrmThreads(pb2.ProbeMessage(seconds=0.5), timeout=10), range(4)))
+    assert time.monotonic() - started >= 0.95
+    assert {r.message for r in replies} <= {"grpc-worker_0", "grpc-worker_1"}

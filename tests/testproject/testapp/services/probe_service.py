@@ -155,6 +155,19 @@ class ProbeService(Service):
         return msg(message=request.message, count=count)
 
     @unary()
+    async def OrmThreads(self, request, context):
+        """Two ORM-side calls of one RPC: the thread they ran on, and a blocking wait."""
+        from asgiref.sync import sync_to_async
+        from testapp.models import Item
+
+        first = await sync_to_async(lambda: threading.current_thread().name)()
+        await Item.objects.acount()
+        if request.seconds:
+            await sync_to_async(time.sleep)(request.seconds)
+        second = await sync_to_async(lambda: threading.current_thread().name)()
+        return msg(message=first, thread=second)
+
+    @unary()
     def DbSync(self, request, context):
         from testapp.models import Item
 
