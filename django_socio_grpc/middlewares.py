@@ -11,7 +11,7 @@ import asyncio
 import logging
 import queue
 import time
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, AsyncIterator, Callable, Iterator
 
 import grpc
@@ -134,30 +134,60 @@ def _log_sync_stream(stream: Any, call: Any, started: float, log: _AccessLog) ->
     log(call, started, None)
 
 
-class _PinnedThread(Executor):
-    """One thread of the engine's pool, borrowed by one RPC on its first ORM call, held to its end.
+class _RpcThread(ThreadSensitiveContext, Executor):
+    """The thread that runs one `async def` RPC's thread-sensitive work (the async ORM).
 
-    `sync_to_async` (the async ORM) sends an RPC's thread-sensitive calls here: they all run
-    on one thread, as Django's connection handling requires, and the engine's pool
-    (`--max-workers`) bounds how many run at once, as for `def` actions. Nothing is borrowed
-    by an RPC that never touches the database.
+    It is the RPC's thread-sensitive context, as Django's ASGI handler gives each request one:
+    every `sync_to_async` call the RPC makes runs on one thread, as Django's connection handling
+    requires. That thread is borrowed from the engine's pool (`--max-workers`) on the first call
+    and given back when the RPC ends, so the pool bounds blocking ORM work of async actions as it
+    does for `def` actions; outside the engine it is a thread of its own. An RPC that never
+    touches the database borrows nothing and pays no thread hop.
+
+    It is a `ThreadSensitiveContext` entered the way `ThreadSensitiveContext(executor=...)` is
+    (context variable plus executor registration), without that method's thread-local juggling,
+    which only matters under an enclosing `async_to_sync` (never the case on the event loop)
+    and costs more than the rest of the RPC path.
     """
 
-    __slots__ = ("_pool", "_queue")
-
-    def __init__(self, pool: Executor) -> None:
+    def __init__(self, pool: Executor | None) -> None:
+        super().__init__()
         self._pool = pool
         self._queue: queue.SimpleQueue[Any] | None = None
+        self._own_pool: Executor | None = None
+
+    def enter(self) -> None:
+        self._token = SyncToAsync.thread_sensitive_context.set(self)
+        SyncToAsync.context_to_thread_executor[self] = self
 
     @property
     def used(self) -> bool:
         return self._queue is not None
 
+    async def finish(self) -> None:
+        """`request_finished` in the RPC's thread, if it had one; then give the thread back."""
+        try:
+            if self._queue is not None:
+                await asyncio.get_running_loop().run_in_executor(self, _request_finished)
+        finally:
+            self.leave()
+
+    def leave(self) -> None:
+        SyncToAsync.context_to_thread_executor.pop(self, None)
+        SyncToAsync.thread_sensitive_context.reset(self._token)
+        if self._queue is not None:
+            self._queue.put(None)
+        if self._own_pool is not None:
+            self._own_pool.shutdown(wait=False)
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         future: Future = Future()
         if self._queue is None:
             self._queue = queue.SimpleQueue()
-            self._pool.submit(self._work, self._queue)
+            pool = self._pool
+            if pool is None:
+                pool = self._own_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpc-rpc")
+            pool.submit(self._work, self._queue)
         self._queue.put((future, fn, args, kwargs))
         return future
 
@@ -172,45 +202,7 @@ class _PinnedThread(Executor):
                     future.set_exception(exc)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        if self._queue is not None:
-            self._queue.put(None)  # gives the thread back to the pool
-
-
-class _RpcDatabaseScope:
-    """Django's per-request DB handling for an `async def` action.
-
-    The RPC gets its own thread-sensitive context, as Django's ASGI handler gives each request;
-    its ORM calls share one thread (a pinned thread of the engine's pool, or outside the engine
-    one thread made on first use, as Django does). When the RPC ends and that thread was used,
-    `request_finished` runs in it, closing the connection as after an HTTP request.
-    """
-
-    __slots__ = ("_context", "_pinned")
-
-    def __init__(self, pool: Executor | None) -> None:
-        self._pinned = _PinnedThread(pool) if pool is not None else None
-        self._context = ThreadSensitiveContext(executor=self._pinned) if self._pinned else ThreadSensitiveContext()
-
-    async def __aenter__(self) -> "_RpcDatabaseScope":
-        await self._context.__aenter__()
-        return self
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        pinned = self._pinned
-        if pinned is not None:
-            try:
-                if pinned.used:
-                    await asyncio.get_running_loop().run_in_executor(pinned, _request_finished)
-            finally:
-                pinned.shutdown()
-                await self._context.__aexit__(exc_type, exc, tb)
-            return
-        executor = SyncToAsync.context_to_thread_executor.get(self._context)
-        try:
-            if executor is not None:
-                await asyncio.get_running_loop().run_in_executor(executor, _request_finished)
-        finally:
-            await self._context.__aexit__(exc_type, exc, tb)
+        pass  # the RPC ends it, in finish()/leave()
 
 
 def _request_started() -> None:
@@ -235,16 +227,19 @@ def close_old_connections_middleware(get_response: Callable[[Any], Any]) -> Call
         pool = mode.executor if mode.backend == AIO else None
 
         async def middleware(call: Any) -> Any:
-            scope = _RpcDatabaseScope(pool)
-            await scope.__aenter__()
+            rpc_thread = _RpcThread(pool)
+            rpc_thread.enter()
             try:
                 response = await get_response(call)
             except BaseException:
-                await scope.__aexit__(None, None, None)
+                await rpc_thread.finish()
                 raise
             if call.response_stream:
-                return _close_async_stream(response, scope)
-            await scope.__aexit__(None, None, None)
+                return _close_async_stream(response, rpc_thread)
+            if rpc_thread.used:
+                await rpc_thread.finish()
+            else:
+                rpc_thread.leave()
             return response
 
         return middleware
@@ -264,12 +259,12 @@ def close_old_connections_middleware(get_response: Callable[[Any], Any]) -> Call
     return sync_middleware
 
 
-async def _close_async_stream(stream: Any, scope: _RpcDatabaseScope) -> AsyncIterator[Any]:
+async def _close_async_stream(stream: Any, rpc_thread: _RpcThread) -> AsyncIterator[Any]:
     try:
         async for item in stream:
             yield item
     finally:
-        await scope.__aexit__(None, None, None)
+        await rpc_thread.finish()
 
 
 def _close_sync_stream(stream: Any) -> Iterator[Any]:

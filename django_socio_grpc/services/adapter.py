@@ -176,39 +176,50 @@ class ThreadContext:
 # --------------------------------------------------------------------------- terminals
 
 
-def _overrides(cls: type, name: str) -> bool:
-    return getattr(cls, name) is not getattr(Service, name)
+NO_HOOK, SYNC_HOOK, ASYNC_HOOK = 0, 1, 2
+
+
+def _hook_kind(cls: type, name: str) -> int:
+    """Decided once per servicer, so the per-RPC path neither calls no-op hooks nor inspects."""
+    hook = getattr(cls, name)
+    if hook is getattr(Service, name):
+        return NO_HOOK
+    return ASYNC_HOOK if inspect.iscoroutinefunction(hook) else SYNC_HOOK
 
 
 def _async_terminal(cls: type[Service], action: str, response_stream: bool) -> Callable[[RpcCall], Awaitable[Any]]:
-    has_before = _overrides(cls, "before_action")
-    has_after = _overrides(cls, "after_action")
-
-    async def maybe_await(value: Any) -> None:
-        if inspect.isawaitable(value):
-            await value
+    before = _hook_kind(cls, "before_action")
+    after = _hook_kind(cls, "after_action")
 
     if not response_stream:
 
         async def run_unary(call: RpcCall) -> Any:
             service = call.service
-            if has_before:
-                await maybe_await(service.before_action())
+            if before:
+                if before == ASYNC_HOOK:
+                    await service.before_action()
+                else:
+                    service.before_action()
             response = await getattr(service, action)(call.request, call.context)
-            if has_after:
-                await maybe_await(service.after_action())
+            if after:
+                if after == ASYNC_HOOK:
+                    await service.after_action()
+                else:
+                    service.after_action()
             return response
 
         return run_unary
 
     async def run_stream(call: RpcCall) -> AsyncIterator[Any]:
         service = call.service
-        if has_before:
-            await maybe_await(service.before_action())
+        if before == ASYNC_HOOK:
+            await service.before_action()
+        elif before:
+            service.before_action()
         stream = getattr(service, action)(call.request, call.context)
         if inspect.isawaitable(stream):
             stream = await stream
-        if not has_after and hasattr(stream, "__aiter__"):
+        if not after and hasattr(stream, "__aiter__"):
             return stream
         return _after_async(stream, service)
 
@@ -219,47 +230,66 @@ def _async_terminal(cls: type[Service], action: str, response_stream: bool) -> C
         else:
             for item in stream:
                 yield item
-        if has_after:
-            await maybe_await(service.after_action())
+        if after == ASYNC_HOOK:
+            await service.after_action()
+        elif after:
+            service.after_action()
 
     return run_stream
 
 
-def _sync_terminal(cls: type[Service], action: str, response_stream: bool) -> Callable[[RpcCall], Any]:
-    has_before = _overrides(cls, "before_action")
-    has_after = _overrides(cls, "after_action")
+def _coroutine_runner(mode: "ServingMode") -> Callable[[Any], Any]:
+    """How a worker thread runs an async hook: on the serving loop, not a loop of its own."""
+    loop = mode.bridge_loop if mode.backend == THREADS else None
+    if loop is None:
+        try:
+            loop = asyncio.get_running_loop()  # servicers are built on the engine's loop
+        except RuntimeError:
+            loop = None
+    if loop is None:
+        return lambda coroutine: async_to_sync(lambda: coroutine)()
+    serving_loop = loop
+    return lambda coroutine: _wait_future(
+        asyncio.run_coroutine_threadsafe(coroutine, serving_loop), serving_loop.is_running
+    )
 
-    def maybe_run(value: Any) -> None:
-        if inspect.isawaitable(value):
-            async def wait() -> None:
-                await value
-            async_to_sync(wait)()
+
+def _sync_terminal(cls: type[Service], action: str, response_stream: bool, mode: "ServingMode") -> Callable[[RpcCall], Any]:
+    before = _hook_kind(cls, "before_action")
+    after = _hook_kind(cls, "after_action")
+    run_coroutine = _coroutine_runner(mode) if ASYNC_HOOK in (before, after) else None
+
+    def run_hook(kind: int, hook: Callable[[], Any]) -> None:
+        if kind == ASYNC_HOOK:
+            run_coroutine(hook())
+        else:
+            hook()
 
     if not response_stream:
 
         def run_unary(call: RpcCall) -> Any:
             service = call.service
-            if has_before:
-                maybe_run(service.before_action())
+            if before:
+                run_hook(before, service.before_action)
             response = getattr(service, action)(call.request, call.context)
-            if has_after:
-                maybe_run(service.after_action())
+            if after:
+                run_hook(after, service.after_action)
             return response
 
         return run_unary
 
     def run_stream(call: RpcCall) -> Iterator[Any]:
         service = call.service
-        if has_before:
-            maybe_run(service.before_action())
+        if before:
+            run_hook(before, service.before_action)
         stream = getattr(service, action)(call.request, call.context)
-        if not has_after:
+        if not after:
             return iter(stream)
         return _after_sync(stream, service)
 
     def _after_sync(stream: Any, service: Service) -> Iterator[Any]:
         yield from stream
-        maybe_run(service.after_action())
+        run_hook(after, service.after_action)
 
     return run_stream
 
@@ -334,7 +364,7 @@ def _aio_handler(cls: type[Service], initkwargs: dict[str, Any], action: str, sp
         return stream_response
 
     # A plain `def` action: the whole RPC runs in one worker thread of the executor.
-    chain = _build_chain(_sync_terminal(cls, action, response_stream), is_async=False)
+    chain = _build_chain(_sync_terminal(cls, action, response_stream, mode), is_async=False)
     executor = mode.executor
 
     def make_call(request: Any, context: SyncContext, loop: asyncio.AbstractEventLoop) -> RpcCall:
@@ -502,7 +532,7 @@ def _threads_handler(cls: type[Service], initkwargs: dict[str, Any], action: str
     where = f"{cls.get_controller_name()}.{action}"
 
     if not is_async_callable(function):
-        chain = _build_chain(_sync_terminal(cls, action, response_stream), is_async=False)
+        chain = _build_chain(_sync_terminal(cls, action, response_stream, mode), is_async=False)
         if not response_stream:
 
             def unary_response(request: Any, context: Any) -> Any:
