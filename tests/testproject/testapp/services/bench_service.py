@@ -1,0 +1,37 @@
+"""A lean service for the benchmarks: no hooks, the smallest action of each kind."""
+import time
+
+from django_socio_grpc.decorators import grpc_action
+from django_socio_grpc.services import Service
+
+MESSAGE = [{"name": "message", "type": "string"}, {"name": "count", "type": "int32"}, {"name": "seconds", "type": "double"}]
+
+
+def bench_action(**extra):
+    return grpc_action(request=MESSAGE, response=MESSAGE, request_name="BenchMessage", response_name="BenchMessage", **extra)
+
+
+def _message(**fields):
+    from testapp.grpc import testapp_pb2
+
+    return testapp_pb2.BenchMessage(**fields)
+
+
+class BenchService(Service):
+    @bench_action()
+    async def Echo(self, request, context):
+        return _message(message=request.message)
+
+    @bench_action()
+    def SyncEcho(self, request, context):
+        return _message(message=request.message)
+
+    @bench_action(response_stream=True)
+    async def Stream(self, request, context):
+        for index in range(request.count):
+            yield _message(message=request.message, count=index)
+
+    @bench_action()
+    def Block(self, request, context):
+        time.sleep(request.seconds)
+        return _message(message="done")
