@@ -73,3 +73,13 @@ async def test_grpc_failure_stops_http(config, capsys):
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient() as client:
             await client.get(f"http://127.0.0.1:{http_port}/healthz")
+
+
+async def test_probe_paths_are_configurable(config):
+    config = config.replace(healthz_path=None, readyz_path="/ready-now")
+    async with serving(config) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http.port}") as client:
+            assert (await client.get("/healthz")).status_code == 404  # handed to Django
+            assert (await client.get("/ready-now")).text == "serving"
+        server.shutdown()
+    assert server.exit_code == EXIT_OK
