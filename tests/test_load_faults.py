@@ -252,17 +252,10 @@ def _raw(channel: grpc.Channel, method: str, service: str = SERVICE) -> Any:
     return channel.unary_unary(f"/{service}/{method}")
 
 
-# grpc.aio answers a request it cannot deserialize with UNKNOWN and the exception's text
-# ("Unexpected <class 'google.protobuf.message.DecodeError'>: Error parsing message with type
-# 'testproject.testapp.ProbeMessage': Wire format was corrupt"); plain grpc.aio does the same.
-# The thread-pool backend answers INTERNAL "Exception deserializing request!".
-AIO_DECODE_ERROR = pytest.mark.xfail(
-    strict=True,
-    reason="grpcrunaioserver: an undecodable request body gets UNKNOWN with the DecodeError class and "
-    "message (grpc.aio's generic 'Unexpected <class>: <message>'), not INTERNAL/INVALID_ARGUMENT as on "
-    "grpcrunserver; internals reach the client outside DEBUG",
-)
-DECODE_COMMANDS = [pytest.param("grpcrunaioserver", marks=AIO_DECODE_ERROR), "grpcrunserver"]
+# Both backends answer bytes that are not the expected message with INVALID_ARGUMENT and no
+# internals (left alone, grpc.aio says UNKNOWN "Unexpected <class DecodeError>: ..." and the
+# thread-pool server INTERNAL; the registry guards the deserializers).
+DECODE_COMMANDS = ["grpcrunaioserver", "grpcrunserver"]
 
 
 def _send_undecodable(served: Any, pb2: Any, body: bytes) -> None:
@@ -278,8 +271,8 @@ def _send_undecodable(served: Any, pb2: Any, body: bytes) -> None:
         errors.append((action, info.value.code(), info.value.details()))
     assert_still_answers(stub, pb2)
     for action, code, details in errors:
-        assert code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT), (action, code, details)
-        assert "DecodeError" not in str(details), (action, details)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, (action, code, details)
+        assert details == "request is not a valid testproject.testapp.ProbeMessage", (action, details)
 
 
 @pytest.mark.parametrize("command", DECODE_COMMANDS)
@@ -297,6 +290,19 @@ def test_truncated_message_is_an_error_status(served, pb):
     reply = pb2.ProbeMessage.FromString(_raw(channel, "Echo")(whole, timeout=10))
     assert (reply.message, reply.count) == ("a message long enough to cut in half", 3)
     _send_undecodable(served, pb2, whole[: len(whole) // 2])
+
+
+@pytest.mark.parametrize("command", DECODE_COMMANDS)
+@pytest.mark.parametrize("action", ["CollectAsync", "CollectSync"])
+def test_undecodable_message_in_a_request_stream(served, pb, action):
+    pb2, _ = pb
+    server, channel, stub = served
+    call = channel.stream_unary(f"/{SERVICE}/{action}")
+    good = pb2.ProbeMessage(message="a").SerializeToString()
+    with pytest.raises(grpc.RpcError) as info:
+        call(iter([good, b"\xff\xff\xff", good]), timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert_still_answers(stub, pb2)
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,80 @@ def reset_serving_mode(token: contextvars.Token) -> None:
     _serving_mode.reset(token)
 
 
+class UndecodableRequest:
+    """What a guarded deserializer returns for bytes that are not the expected message."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def reject(self) -> "Aborted":
+        return Aborted(grpc.StatusCode.INVALID_ARGUMENT, f"request is not a valid {self.message}")
+
+
+def _guard_deserializer(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """grpc.aio answers undecodable bytes with UNKNOWN and the parser's error text; the
+    thread-pool server with INTERNAL. Guarded, both answer INVALID_ARGUMENT without internals."""
+    if deserializer is None:
+        return None
+    owner = getattr(deserializer, "__self__", None)
+    name = getattr(getattr(owner, "DESCRIPTOR", None), "full_name", None) or "message"
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:
+            return UndecodableRequest(name)
+
+    return deserialize
+
+
+class DecodeGuard:
+    """The server as `add_*Servicer_to_server` sees it when the registry wires a service:
+    every method handler it adds gets a guarded request deserializer."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+
+    @staticmethod
+    def _guard(handlers: dict[str, Any]) -> None:
+        for method, handler in list(handlers.items()):
+            deserializer = getattr(handler, "request_deserializer", None)
+            if deserializer is not None and not getattr(deserializer, "_guarded", False):
+                guarded = _guard_deserializer(deserializer)
+                guarded._guarded = True  # type: ignore[union-attr]
+                handlers[method] = handler._replace(request_deserializer=guarded)
+
+    def add_generic_rpc_handlers(self, generic_handlers: Any) -> None:
+        for generic in generic_handlers:
+            handlers = getattr(generic, "_method_handlers", None)
+            if isinstance(handlers, dict):
+                self._guard(handlers)
+        self._server.add_generic_rpc_handlers(generic_handlers)
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: dict[str, Any]) -> None:
+        self._guard(method_handlers)
+        self._server.add_registered_method_handlers(service_name, method_handlers)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+async def _checked_aiter(requests: Any) -> AsyncIterator[Any]:
+    async for item in requests:
+        if item.__class__ is UndecodableRequest:
+            raise item.reject()
+        yield item
+
+
+def _checked_iter(requests: Any) -> Iterator[Any]:
+    for item in requests:
+        if item.__class__ is UndecodableRequest:
+            raise item.reject()
+        yield item
+
+
 class RpcCall:
     """What middleware receives for one RPC (Django middleware's `request`)."""
 
@@ -72,6 +146,8 @@ class RpcCall:
         context: Any,
         response_stream: bool,
     ) -> None:
+        if request.__class__ is UndecodableRequest:
+            raise request.reject()
         service = service_class(**initkwargs) if initkwargs else service_class()
         service.request = request
         service.context = context
@@ -342,6 +418,8 @@ def _aio_handler(cls: type[Service], initkwargs: dict[str, Any], action: str, sp
 
             async def unary_response(request: Any, context: Any) -> Any:
                 try:
+                    if request_stream:
+                        request = _checked_aiter(request)
                     call = RpcCall(cls, initkwargs, action, request, context, False)
                     return await chain(call)
                 except abort_error:
@@ -353,6 +431,8 @@ def _aio_handler(cls: type[Service], initkwargs: dict[str, Any], action: str, sp
 
         async def stream_response(request: Any, context: Any) -> AsyncIterator[Any]:
             try:
+                if request_stream:
+                    request = _checked_aiter(request)
                 call = RpcCall(cls, initkwargs, action, request, context, True)
                 async for item in await chain(call):
                     yield item
@@ -427,9 +507,12 @@ class _SyncRequestIterator:
     def __next__(self) -> Any:
         loop = self._loop
         try:
-            return _wait_future(asyncio.run_coroutine_threadsafe(self._next(), loop), lambda: not loop.is_closed())
+            item = _wait_future(asyncio.run_coroutine_threadsafe(self._next(), loop), lambda: not loop.is_closed())
         except StopAsyncIteration:
             raise StopIteration from None
+        if item.__class__ is UndecodableRequest:
+            raise item.reject()
+        return item
 
 
 _DONE = object()
@@ -537,6 +620,8 @@ def _threads_handler(cls: type[Service], initkwargs: dict[str, Any], action: str
 
             def unary_response(request: Any, context: Any) -> Any:
                 try:
+                    if request_stream:
+                        request = _checked_iter(request)
                     call = RpcCall(cls, initkwargs, action, request, ThreadContext(context), False)
                     return chain(call)
                 except Exception as exc:
@@ -546,6 +631,8 @@ def _threads_handler(cls: type[Service], initkwargs: dict[str, Any], action: str
 
         def stream_response(request: Any, context: Any) -> Iterator[Any]:
             try:
+                if request_stream:
+                    request = _checked_iter(request)
                 call = RpcCall(cls, initkwargs, action, request, ThreadContext(context), True)
                 yield from chain(call)
             except Exception as exc:
@@ -648,6 +735,8 @@ class _AsyncRequestIterator:
         item = await loop.run_in_executor(None, next, self._iterator, _DONE)
         if item is _DONE:
             raise StopAsyncIteration
+        if item.__class__ is UndecodableRequest:
+            raise item.reject()
         return item
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.apps import apps
 
 from django_socio_grpc.exceptions import RegistrationError
+from django_socio_grpc.services.adapter import DecodeGuard
 from django_socio_grpc.services.base_service import Service
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -185,7 +186,7 @@ class AppHandlerRegistry:
         full_name = self._full_service_name(controller)
         if full_name in mode.registered_services:
             raise RegistrationError(f"{full_name} is registered twice (app {self.app_name!r})")
-        add(service_class.as_servicer(), self.server)
+        add(service_class.as_servicer(), DecodeGuard(self.server))
         mode.registered_services.append(full_name)
 
     def _full_service_name(self, controller: str) -> str:
