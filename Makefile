@@ -29,8 +29,20 @@ run: migrate protos
 test: venv
 	$(PY) -m pytest
 
+# `make bench` (~7 min), `make bench BENCH_ARGS=--quick` (~1 min), BENCH_ARGS='--only unary,http'.
+# h2load (nghttp2-client) is installed when missing and we are root; else the Python load generator.
+BENCH_ARGS ?=
 bench: venv
-	$(PY) benchmarks/run.py
+	@command -v h2load >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "h2load not found: installing nghttp2-client"; \
+	    timeout 300 apt-get install -y -qq nghttp2-client >/dev/null 2>&1 \
+	      || { timeout 300 apt-get update -qq >/dev/null 2>&1 && timeout 300 apt-get install -y -qq nghttp2-client >/dev/null 2>&1; } \
+	      || echo "note: could not install h2load; falling back to the Python load generator (benchmarks/load.py)"; \
+	  else \
+	    echo "note: h2load not found (apt-get install nghttp2-client); falling back to the Python load generator"; \
+	  fi; }
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,9 +1,10 @@
-"""The reference: a bare grpc.aio server answering ProbeServiceController.Echo, no Django.
+"""The reference: a bare grpc.aio server answering BenchServiceController, no Django.
 
     python benchmarks/raw_server.py [ADDR] [--uvloop]
 
 Serves the generated stubs of tests/testproject (run `manage.py generateproto` there
-first) with the smallest possible handler. Prints the same banner as the real commands
+first) with the smallest possible handlers: Echo (async def) and Stream (an async
+generator yielding `count` messages), the same as testapp/services/bench_service.py. Prints the same banner as the real commands
 ("gRPC server listening on HOST:PORT", then "Quit with CONTROL-C.") so the benchmark can
 start both the same way; stops on SIGTERM/SIGINT.
 """
@@ -22,17 +23,21 @@ import grpc  # noqa: E402
 
 from testapp.grpc import testapp_pb2, testapp_pb2_grpc  # noqa: E402
 
-ProbeMessage = testapp_pb2.ProbeMessage
+BenchMessage = testapp_pb2.BenchMessage
 
 
-class Probe(testapp_pb2_grpc.ProbeServiceControllerServicer):
+class Bench(testapp_pb2_grpc.BenchServiceControllerServicer):
     async def Echo(self, request, context):
-        return ProbeMessage(message=request.message)
+        return BenchMessage(message=request.message)
+
+    async def Stream(self, request, context):
+        for index in range(request.count):
+            yield BenchMessage(message=request.message, count=index)
 
 
 async def serve(address: str) -> None:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    testapp_pb2_grpc.add_ProbeServiceControllerServicer_to_server(Probe(), server)
+    testapp_pb2_grpc.add_BenchServiceControllerServicer_to_server(Bench(), server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise SystemExit(f"cannot bind {address}")

@@ -90,7 +90,6 @@ class Config:
     bind_retry: float = 0.0  # seconds to keep retrying a busy gRPC port (a reload's predecessor)
     banner: bool = True
     access_log: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     # Filled by resolve().
     grpc_host: str = field(default="", init=False)
