@@ -1,0 +1,582 @@
+"""Shared pieces of the benchmark sections: servers, load generators, checks, statistics.
+
+Every server runs in its own subprocess and session (pinned to SERVER_CPU unless a section
+says otherwise); every process started here is registered and stopped (SIGTERM, then SIGKILL
+of its session) when its section ends, on error, on Ctrl-C and at interpreter exit.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import math
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+TESTPROJECT = ROOT / "tests" / "testproject"
+PYTHON = sys.executable
+if str(TESTPROJECT) not in sys.path:
+    sys.path.insert(0, str(TESTPROJECT))
+
+SERVER_CPU = 0
+LOAD_CPU = 1
+BENCH_SERVICE = "testproject.testapp.BenchServiceController"
+MESSAGE = "hello"
+HELLO_PATH = "/hello/"
+HELLO_BODY = b"hello from django"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+GRPC_LINE = re.compile(r"gRPC server listening on (\S+):(\d+)")
+HTTP_LINE = re.compile(r"HTTP server listening on (https?)://(\S+):(\d+)")
+UVICORN_LINE = re.compile(r"Uvicorn running on (https?)://(\S+):(\d+)")
+
+Log = Callable[[str], None]
+
+
+class BenchError(RuntimeError):
+    """A figure that cannot be trusted: wrong answer, errors under load, a missing tool."""
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return {**env, **(extra or {})}
+
+
+def ensure_protos(log: Log) -> None:
+    if not (TESTPROJECT / "testapp" / "grpc" / "testapp_pb2_grpc.py").exists():
+        log("generating the test project's protos (manage.py generateproto)")
+        subprocess.run([PYTHON, "manage.py", "generateproto"], cwd=TESTPROJECT, check=True, timeout=120,
+                       env=clean_environ())
+
+
+def migrated_db(workdir: Path, project: Path = TESTPROJECT) -> dict[str, str]:
+    """A throw-away migrated SQLite DB; returns the servers' extra environment."""
+    env = {"TESTPROJECT_DB": str(workdir / "bench.sqlite3")}
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=project, check=True, timeout=120,
+                   env=clean_environ(env))
+    return env
+
+
+def pb2() -> Any:
+    from testapp.grpc import testapp_pb2
+
+    return testapp_pb2
+
+
+def grpc_frame(message: bytes) -> bytes:
+    """The gRPC length-prefixed message: flag 0 (uncompressed), 4-byte big-endian length."""
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
+def bench_request(**fields: Any) -> bytes:
+    return pb2().BenchMessage(**fields).SerializeToString()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- processes
+
+
+_LIVE: set["Server"] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def stop_all() -> None:
+    with _LIVE_LOCK:
+        servers = list(_LIVE)
+    for server in servers:
+        server.stop()
+
+
+atexit.register(stop_all)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM/SIGHUP to the benchmark behave like Ctrl-C: unwind, stopping every server."""
+
+    def raise_interrupt(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            signal.signal(signum, raise_interrupt)
+        except (OSError, ValueError):
+            pass
+    # Also when started with SIGINT ignored (a background job of a script): Ctrl-C / kill -INT must unwind.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+class Server:
+    """A server command in its own session; output collected; always stopped."""
+
+    def __init__(self, args: list[str], cwd: Path = TESTPROJECT, env: dict[str, str] | None = None,
+                 cpu: int | None = SERVER_CPU, label: str = "") -> None:
+        # cpu=None: every CPU, explicitly (run.py itself is pinned to LOAD_CPU and children inherit that).
+        cpus = str(cpu) if cpu is not None else f"0-{(os.cpu_count() or 1) - 1}"
+        self.args = ["taskset", "-c", cpus, *args]
+        self.cwd = cwd
+        self.env = clean_environ(env)
+        self.label = label or " ".join(args[1:3])
+        self.proc: subprocess.Popen[str] | None = None
+        self.started_at = 0.0
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self.grpc_port: int | None = None
+        self.http_port: int | None = None
+
+    @classmethod
+    def manage(cls, *command: str, **kwargs: Any) -> "Server":
+        return cls([PYTHON, "manage.py", *command], **kwargs)
+
+    def start(self) -> "Server":
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(
+            self.args, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True, stdin=subprocess.DEVNULL,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid  # taskset execs: this is the server's own pid
+
+    @property
+    def output(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 60.0, count: int = 1) -> list[re.Match[str]]:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            matches = list(regex.finditer(self.output))
+            if len(matches) >= count:
+                return matches
+            if self.proc is not None and self.proc.poll() is not None:
+                time.sleep(0.1)
+                matches = list(regex.finditer(self.output))
+                if len(matches) >= count:
+                    return matches
+                raise BenchError(f"{self.label}: exited ({self.proc.returncode}) before {pattern!r}:\n"
+                                 f"{self.output[-3000:]}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"{self.label}: timed out waiting for {pattern!r}:\n{self.output[-3000:]}")
+            time.sleep(0.02)
+
+    def wait_ready(self, timeout: float = 60.0, banners: int = 1) -> "Server":
+        """Our commands and raw_server.py: 'Quit with CONTROL-C.' (once per worker); uvicorn: its line."""
+        if "uvicorn" in " ".join(self.args):
+            match = self.wait_for(UVICORN_LINE.pattern, timeout)[0]
+            self.http_port = int(match.group(3))
+            return self
+        self.wait_for("Quit with CONTROL-C", timeout, count=banners)
+        grpc_match = GRPC_LINE.search(self.output)
+        if grpc_match:
+            self.grpc_port = int(grpc_match.group(2))
+        http_match = HTTP_LINE.search(self.output)
+        if http_match:
+            self.http_port = int(http_match.group(3))
+        return self
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_base(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def rss_kib(self) -> int:
+        """VmRSS of the server process (kB) from /proc."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise BenchError(f"no VmRSS for {self.pid}")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL of the whole session: no process outlives the benchmark."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGTERM)
+                    self.proc.wait(15)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    pass
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Servers:
+    """Several servers started together and stopped together (for interleaved runs)."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self.items: list[Server] = []
+
+    def add(self, server: Server, banners: int = 1, timeout: float = 60.0) -> Server:
+        self.items.append(server)
+        server.start()
+        try:
+            server.wait_ready(timeout, banners)
+        except BaseException:
+            self.log(f"{server.label} output:\n{server.output[-3000:]}")
+            raise
+        return server
+
+    def __enter__(self) -> "Servers":
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: object) -> None:
+        if exc_type is not None and exc_type is not KeyboardInterrupt:
+            for server in self.items:
+                self.log(f"--- {server.label} output (last lines):\n{server.output[-1500:]}")
+        for server in reversed(self.items):
+            server.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a whole process (all its threads) from /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return float("nan")
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def session_cpu(sid: int) -> float:
+    """CPU of every live process of a session (a supervisor and its workers)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --------------------------------------------------------------------------- checks (real clients)
+
+
+# For polling a server that is (re)starting: reconnect after 10-50 ms, not grpc's default ~1 s backoff.
+FAST_RECONNECT = [("grpc.initial_reconnect_backoff_ms", 10), ("grpc.min_reconnect_backoff_ms", 10),
+                  ("grpc.max_reconnect_backoff_ms", 50)]
+
+
+def grpc_call(target: str, action: str, timeout: float = 10.0, ready_timeout: float = 15.0, **fields: Any) -> Any:
+    import grpc
+    from testapp.grpc import testapp_pb2_grpc
+
+    with grpc.insecure_channel(target, options=FAST_RECONNECT) as channel:
+        grpc.channel_ready_future(channel).result(timeout=ready_timeout)
+        stub = testapp_pb2_grpc.BenchServiceControllerStub(channel)
+        return getattr(stub, action)(pb2().BenchMessage(**fields), timeout=timeout)
+
+
+def check_echo(target: str, action: str = "Echo") -> int:
+    """One real stub call; returns the size of the framed response (what h2load must receive)."""
+    response = grpc_call(target, action, message=MESSAGE)
+    if response.message != MESSAGE:
+        raise BenchError(f"{action} on {target} answered {response!r}, expected message={MESSAGE!r}")
+    return len(grpc_frame(response.SerializeToString()))
+
+
+def http_get(base: str, path: str = HELLO_PATH, timeout: float = 5.0) -> tuple[int, bytes]:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def check_hello(base: str) -> int:
+    status, body = http_get(base)
+    if status != 200 or body != HELLO_BODY:
+        raise BenchError(f"GET {base}{HELLO_PATH} answered {status} {body[:200]!r}")
+    return len(body)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def median(values: Iterable[float]) -> float:
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def spread(values: list[float]) -> float | None:
+    """Half the range relative to the median: how far apart the runs were."""
+    values = [v for v in values if v]
+    if len(values) < 2:
+        return None
+    return (max(values) - min(values)) / 2 / statistics.median(values)
+
+
+def bracket_ratios(ref_runs: list[float], runs: list[float]) -> list[float]:
+    """Run i of ours happened between reference runs i and i+1: ratio to their geometric mean."""
+    ratios = []
+    for index, value in enumerate(runs):
+        before = ref_runs[index]
+        after = ref_runs[index + 1] if index + 1 < len(ref_runs) else before
+        ratios.append(value / math.sqrt(before * after))
+    return ratios
+
+
+def fmt_pct(value: float | None) -> str:
+    return "—" if value is None else f"±{value:.0%}"
+
+
+def fmt_num(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+def interleave(labels: list[str], rounds: int, run_one: Callable[[str, int], dict[str, Any]],
+               reference: str) -> dict[str, list[dict[str, Any]]]:
+    """Rounds of [reference, others...], then one closing reference run.
+
+    Every run of the others sits between two reference runs, so drift of the machine over
+    minutes cancels in the per-run ratios (see bracket_ratios).
+    """
+    results: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
+    others = [label for label in labels if label != reference]
+    for index in range(rounds):
+        results[reference].append(run_one(reference, index))
+        for label in others:
+            results[label].append(run_one(label, index))
+    if others:
+        results[reference].append(run_one(reference, rounds))
+    return results
+
+
+# --------------------------------------------------------------------------- load generators
+
+
+H2_REQUESTS = re.compile(
+    r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout"
+)
+H2_STATUS = re.compile(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx")
+H2_DATA = re.compile(r"\((\d+)\) data")
+
+
+@dataclass
+class LoadResult:
+    calls: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    total_ms: float  # sum of the request latencies (for sequential stream calls)
+    load_cpu: float = float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+class H2Load:
+    """h2load (nghttp2) pinned to LOAD_CPU: gRPC calls with a pre-encoded body, or HTTP/1.1 GETs.
+
+    h2load counts any 2xx as success, but a failed gRPC call is a trailers-only answer
+    (grpc-status != 0, no DATA): `DATA bytes == succeeded * expected bytes per call` proves
+    every counted call carried the expected answer. Same check for the HTTP body.
+    """
+
+    name = "h2load"
+
+    def __init__(self, workdir: Path) -> None:
+        path = shutil.which("h2load")
+        if path is None:
+            raise BenchError("h2load not found (apt-get install nghttp2-client)")
+        self.path = path
+        self.workdir = workdir
+        self.log_path = workdir / "h2load.log"
+        self._bodies: dict[bytes, Path] = {}
+
+    def _body_file(self, body: bytes) -> Path:
+        if body not in self._bodies:
+            path = self.workdir / f"body{len(self._bodies)}.bin"
+            path.write_bytes(body)
+            self._bodies[body] = path
+        return self._bodies[body]
+
+    def _run(self, args: list[str], url: str, limit: float, expected_bytes: int | None,
+             duration: float | None) -> LoadResult:
+        self.log_path.unlink(missing_ok=True)
+        command = ["taskset", "-c", str(LOAD_CPU), self.path, *args, f"--log-file={self.log_path}", url]
+        cpu_before, started = children_cpu(), time.monotonic()
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=limit, cwd=self.workdir)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"h2load did not finish within {limit:.0f}s: {' '.join(command)}") from None
+        wall = time.monotonic() - started
+        load_cpu = (children_cpu() - cpu_before) / wall
+        out = done.stdout + done.stderr
+        requests, status, data = H2_REQUESTS.search(out), H2_STATUS.search(out), H2_DATA.search(out)
+        if done.returncode != 0 or not (requests and status and data):
+            raise BenchError(f"h2load failed ({done.returncode}): {' '.join(command)}\n{out}")
+        started_requests = int(requests.group(2))
+        succeeded, failed, errored, timeouts = (int(requests.group(i)) for i in (4, 5, 6, 7))
+        ok_2xx, data_bytes = int(status.group(1)), int(data.group(1))
+        if failed or errored or timeouts or ok_2xx != succeeded or succeeded == 0:
+            raise BenchError(f"h2load saw errors: {' '.join(command)}\n{out}")
+        # With -D, answers that arrive after the deadline add DATA without being counted as done.
+        if expected_bytes is not None and not (
+            data_bytes % expected_bytes == 0
+            and succeeded * expected_bytes <= data_bytes <= max(succeeded, started_requests) * expected_bytes
+        ):
+            raise BenchError(
+                f"h2load received {data_bytes} bytes of DATA for {succeeded} requests, expected {expected_bytes} "
+                f"each: some answers were not the expected one\n{out}"
+            )
+        latencies = []
+        for line in self.log_path.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[1].startswith("2"):
+                latencies.append(int(parts[2]) / 1e6)
+        total = sum(latencies)
+        latencies.sort()
+        seconds = duration if duration is not None else wall
+        return LoadResult(succeeded, seconds, succeeded / seconds, percentile(latencies, 0.5) * 1000,
+                          percentile(latencies, 0.99) * 1000, total * 1000, load_cpu)
+
+    def grpc(self, target: str, method: str, body: bytes, expected_frame: int | None, inflight: int,
+             duration: float | None = None, count: int | None = None, conns: int = 1,
+             stream: bool = False) -> LoadResult:
+        del stream  # h2load reads any answer to its end
+        per_conn = max(1, inflight // conns)
+        args = ["-c", str(conns), "-t", "1", "-m", str(per_conn), "-d", str(self._body_file(grpc_frame(body))),
+                "-H", "content-type: application/grpc", "-H", "te: trailers"]
+        args += ["-D", f"{max(1, round(duration * 1000))}ms"] if duration is not None else ["-n", str(count)]
+        limit = (duration or 0) + 60 + (count or 0) / 500
+        return self._run(args, f"http://{target}/{method}", limit, expected_frame, duration)
+
+    def http(self, base: str, path: str, expected_body: int | None, conns: int, duration: float | None = None,
+             count: int | None = None) -> LoadResult:
+        args = ["--h1", "-c", str(conns), "-t", "1"]
+        args += ["-D", f"{max(1, round(duration * 1000))}ms"] if duration is not None else ["-n", str(count)]
+        limit = (duration or 0) + 60 + (count or 0) / 500
+        return self._run(args, f"{base}{path}", limit, expected_body, duration)
+
+
+class PythonLoad:
+    """benchmarks/load.py in a subprocess pinned to LOAD_CPU: the fallback without h2load.
+
+    Much more expensive per call than h2load (it needs most of a CPU to drive one server
+    core), so the servers' figures are lower bounds; ratios between servers stay comparable.
+    """
+
+    name = "python (benchmarks/load.py)"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+
+    def _run(self, args: list[str], limit: float) -> LoadResult:
+        command = ["taskset", "-c", str(LOAD_CPU), PYTHON, str(BENCH_DIR / "load.py"), *args]
+        cpu_before, started = children_cpu(), time.monotonic()
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=limit)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"load.py did not finish within {limit:.0f}s") from None
+        load_cpu = (children_cpu() - cpu_before) / (time.monotonic() - started)
+        if done.returncode != 0:
+            raise BenchError(f"load.py failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        if result["errors"] or not result["calls"]:
+            raise BenchError(f"load.py saw {result['errors']} errors, {result['calls']} calls")
+        return LoadResult(result["calls"], result["seconds"], result["rps"], result["p50_ms"], result["p99_ms"],
+                          result["total_ms"], load_cpu)
+
+    def grpc(self, target: str, method: str, body: bytes, expected_frame: int | None, inflight: int,
+             duration: float | None = None, count: int | None = None, conns: int = 1,
+             stream: bool = False) -> LoadResult:
+        args = [target, f"/{method}", "--body-hex", body.hex(), "--inflight", str(inflight), "--conns", str(conns),
+                "--warmup", "0"]
+        args += ["--duration", str(duration)] if duration is not None else ["--count", str(count)]
+        if stream:
+            args.append("--stream")
+        return self._run(args, (duration or 0) + 90 + (count or 0) / 200)
+
+    def http(self, base: str, path: str, expected_body: int | None, conns: int, duration: float | None = None,
+             count: int | None = None) -> LoadResult:
+        args = [base + path, "--http", "--inflight", str(conns), "--warmup", "0"]
+        args += ["--duration", str(duration)] if duration is not None else ["--count", str(count)]
+        return self._run(args, (duration or 0) + 90 + (count or 0) / 200)
+
+
+def make_load(client: str, workdir: Path) -> H2Load | PythonLoad:
+    if client == "python" or (client == "auto" and shutil.which("h2load") is None):
+        return PythonLoad(workdir)
+    return H2Load(workdir)
