@@ -29,7 +29,7 @@ run: migrate protos
 test: venv
 	$(PY) -m pytest
 
-# `make bench` (~7 min), `make bench BENCH_ARGS=--quick` (~1 min), BENCH_ARGS='--only unary,http'.
+# `make bench` (~5 min), `make bench BENCH_ARGS=--quick` (~1 min), BENCH_ARGS='--only unary,http'.
 # h2load (nghttp2-client) is installed when missing and we are root; else the Python load generator.
 BENCH_ARGS ?=
 bench: venv

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from common import (BENCH_DIR, BENCH_SERVICE, MESSAGE, PYTHON, ROOT, Server, Servers, bench_request,
-                    bracket_ratios, cpu_seconds, fmt_num, fmt_pct, grpc_call, grpc_frame, interleave, median, pb2,
+                    bracket_ratios, cpu_seconds, fmt_num, fmt_ratio, fmt_pct, grpc_call, grpc_frame, interleave, median, pb2,
                     spread, BenchError)
 
 
@@ -67,12 +67,13 @@ def run(ctx: Any) -> dict[str, Any]:
         runs = interleave(list(by_label), s.stream_rounds, one, "raw grpc.aio")
     raw_rate = [run["messages_per_s"] for run in runs["raw grpc.aio"]]
     ours_rate = [run["messages_per_s"] for run in runs["grpcrunaioserver"]]
-    ratios = bracket_ratios(raw_rate, ours_rate)
+    ratios = bracket_ratios(raw_rate, ours_rate, [run["server_cpu"] for run in runs["raw grpc.aio"]],
+                            [run["server_cpu"] for run in runs["grpcrunaioserver"]])
     rows = []
     for label, rates in (("raw grpc.aio", raw_rate), ("grpcrunaioserver", ours_rate)):
         rows.append({"server": label, "loop": loop, "messages_per_s": median(rates), "spread": spread(rates),
                      "ratio": None if label == "raw grpc.aio" else median(ratios),
-                     "ratios": None if label == "raw grpc.aio" else [round(r, 4) for r in ratios],
+                     "ratios": None if label == "raw grpc.aio" else [r if r is None else round(r, 4) for r in ratios],
                      "server_cpu": median(run["server_cpu"] for run in runs[label]), "runs": runs[label]})
     return {"count": count, "calls_per_run": calls, "rounds": s.stream_rounds, "rows": rows}
 
@@ -80,7 +81,7 @@ def run(ctx: Any) -> dict[str, Any]:
 def markdown(result: dict[str, Any]) -> str:
     lines = ["| server | loop | messages/s | spread | × raw | server CPU |", "|---|---|---:|---:|---:|---:|"]
     for row in result["rows"]:
-        ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        ratio = fmt_ratio(row["ratio"], row["ratios"])
         lines.append(f"| {row['server']} | {row['loop']} | {fmt_num(row['messages_per_s'])} | "
                      f"{fmt_pct(row['spread'])} | {ratio} | {row['server_cpu']:.0%} |")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common import (BENCH_DIR, BENCH_SERVICE, MESSAGE, PYTHON, ROOT, TESTPROJECT, BenchError, Server, Servers,
-                    bench_request, bracket_ratios, check_echo, cpu_seconds, fmt_num, fmt_pct, interleave, median,
+                    bench_request, bracket_ratios, check_echo, fmt_ratio, cpu_seconds, fmt_num, fmt_pct, interleave, median,
                     spread, verdict)
 
 TARGET = 0.90
@@ -85,16 +85,18 @@ def run(ctx: Any) -> dict[str, Any]:
                 runs = interleave([row.label for row in rows], rounds,
                                   lambda label, index: one(label, index, inflight, duration), rows[0].label)
                 ref_rps = [run["rps"] for run in runs[rows[0].label]]
+                ref_cpu = [run["server_cpu"] for run in runs[rows[0].label]]
                 for row in rows:
                     rps = [run["rps"] for run in runs[row.label]]
-                    ratios = None if row.raw else bracket_ratios(ref_rps, rps)
+                    cpu = [run["server_cpu"] for run in runs[row.label]]
+                    ratios = None if row.raw else bracket_ratios(ref_rps, rps, ref_cpu, cpu)
                     rows_out.append({
                         "server": row.server, "loop": row.loop, "action": row.action, "inflight": inflight,
                         "rps": median(rps), "rps_spread": spread(rps),
                         "p50_ms": median(run["p50_ms"] for run in runs[row.label]),
                         "p99_ms": median(run["p99_ms"] for run in runs[row.label]),
                         "ratio": median(ratios) if ratios else None,
-                        "ratios": [round(r, 4) for r in ratios] if ratios else None,
+                        "ratios": [r if r is None else round(r, 4) for r in ratios] if ratios else None,
                         "reference": None if row.raw else f"raw grpc.aio {rows[0].loop}",
                         "server_cpu": median(run["server_cpu"] for run in runs[row.label]),
                         "load_cpu": median(run["load_cpu"] for run in runs[row.label]),
@@ -118,7 +120,7 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["rows"]:
-        ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        ratio = fmt_ratio(row["ratio"], row["ratios"])
         if row["loop"] == "threads" and row["ratio"] is not None:
             ratio += " (vs asyncio)"
         lines.append(

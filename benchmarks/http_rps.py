@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import (HELLO_PATH, PYTHON, Server, Servers, bracket_ratios, check_hello, cpu_seconds, fmt_num,
+from common import (HELLO_PATH, PYTHON, Server, Servers, bracket_ratios, check_hello, cpu_seconds, fmt_num, fmt_ratio,
                     fmt_pct, interleave, median, spread, verdict)
 
 TARGET = 0.95
@@ -47,15 +47,16 @@ def run(ctx: Any) -> dict[str, Any]:
         for label, server in by_label.items():
             check_hello(server.http_base)
     ref = [run["rps"] for run in runs[UVICORN]]
+    ref_cpu = [run["server_cpu"] for run in runs[UVICORN]]
     rows = []
     for label in by_label:
         rps = [run["rps"] for run in runs[label]]
-        ratios = None if label == UVICORN else bracket_ratios(ref, rps)
+        ratios = None if label == UVICORN else bracket_ratios(ref, rps, ref_cpu, [run["server_cpu"] for run in runs[label]])
         rows.append({"server": label, "rps": median(rps), "spread": spread(rps),
                      "p50_ms": median(run["p50_ms"] for run in runs[label]),
                      "p99_ms": median(run["p99_ms"] for run in runs[label]),
                      "ratio": median(ratios) if ratios else None,
-                     "ratios": [round(r, 4) for r in ratios] if ratios else None,
+                     "ratios": [r if r is None else round(r, 4) for r in ratios] if ratios else None,
                      "server_cpu": median(run["server_cpu"] for run in runs[label]),
                      "load_cpu": median(run["load_cpu"] for run in runs[label]), "runs": runs[label]})
     return {"path": HELLO_PATH, "connections": s.http_conns, "duration_s": s.http_duration,
@@ -66,7 +67,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = ["| server | RPS | spread | p50 ms | p99 ms | × uvicorn | server CPU | load CPU |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in result["rows"]:
-        ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        ratio = fmt_ratio(row["ratio"], row["ratios"])
         lines.append(f"| {row['server']} | {fmt_num(row['rps'])} | {fmt_pct(row['spread'])} | {row['p50_ms']:.2f} | "
                      f"{row['p99_ms']:.2f} | {ratio} | {row['server_cpu']:.0%} | {row['load_cpu']:.0%} |")
     return "\n".join(lines)

@@ -4,9 +4,10 @@
                                        [--client auto|h2load|python] [--output PATH]
 
 Sections: unary, stream, http, blocking, startup, workers, reload (see benchmarks/README.md).
-A full run takes ~7 minutes, `--quick` ~1 minute (one short round per figure: a smoke test,
+A full run takes ~5 minutes, `--quick` ~1 minute (one short round per figure: a smoke test,
 not figures to quote). Results go to benchmarks/results/latest.json (rewritten after every
-section, so an interrupted run keeps what it measured). Progress goes to stderr.
+section, so an interrupted run keeps what it measured), the tables also to latest.md. Progress
+goes to stderr.
 """
 from __future__ import annotations
 
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             load = common.make_load(args.client, workdir)
             report["load_generator"] = load.name
             if load.name != "h2load":
+                common.CPU_FILTER = False
                 log("note: h2load not used; the Python load generator (benchmarks/load.py) is much slower "
                     "per request, so the servers' figures are lower bounds (ratios stay meaningful)")
             log(f"load generator: {load.name} on CPU {common.LOAD_CPU}; servers on CPU {common.SERVER_CPU}")
@@ -180,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 markdown_out.append(text)
                 print(text, flush=True)
                 _write(args.output, report, started)
+                args.output.with_suffix(".md").write_text("\n".join(markdown_out))
     except common.BenchError as exc:
         log(f"benchmark failed: {exc}")
         code = 1
