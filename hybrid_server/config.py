@@ -88,6 +88,7 @@ class Config:
     http_tls: bool = True
     # Output.
     bind_retry: float = 0.0  # seconds to keep retrying a busy gRPC port (a reload's predecessor)
+    ready_fd: int | None = None  # a supervised child writes one byte here once serving
     banner: bool = True
     access_log: bool = False
 

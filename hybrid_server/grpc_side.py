@@ -8,7 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import anyio
 import grpc
@@ -157,8 +157,12 @@ class GrpcSide:
             names.append(HEALTH_SERVICE)
         reflection.enable_server_reflection(names, server)
 
-    async def bind(self) -> None:
-        """Create the server, run the hook and bind the port; nothing is served yet."""
+    async def bind(self, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Create the server, run the hook and bind the port; nothing is served yet.
+
+        With `bind_retry` (a reload whose predecessor still drains) a busy port is retried,
+        backing off, until it frees up, the time runs out, or `cancelled()` says stop.
+        """
         config = self.config
         credentials = server_credentials(config)
         self.server = server = self._create()
@@ -171,6 +175,7 @@ class GrpcSide:
             self._add_reflection(server)
         address = f"{config.grpc_host}:{config.grpc_port}"
         deadline = time.monotonic() + config.bind_retry
+        pause = 0.01
         while True:
             try:
                 if credentials is None:
@@ -181,9 +186,10 @@ class GrpcSide:
                 self.port = 0
             if self.port:
                 return
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or cancelled():
                 raise StartupError(f"cannot bind gRPC to {address}: address in use or not available")
-            await anyio.sleep(0.01)
+            await anyio.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
     async def start(self) -> None:
         if self.is_aio:
@@ -191,26 +197,36 @@ class GrpcSide:
         else:
             self.server.start()
         self._started = True
-        await self.set_health(serving=True)
+        await self.set_serving()
 
     # ------------------------------------------------------------------ health
 
-    async def set_health(self, serving: bool) -> None:
+    async def set_serving(self) -> None:
         if self._health is None:
             return
         from grpc_health.v1 import health_pb2
 
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", *self.services):
-            if self.is_aio:
-                await self._health.set(name, status)
-            else:
-                self._health.set(name, status)
+            result = self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            if inspect.isawaitable(result):
+                await result
+
+    async def enter_graceful_shutdown(self) -> None:
+        """Every service NOT_SERVING for good; `Watch` streams see the change."""
+        if self._health is None:
+            return
+        result = self._health.enter_graceful_shutdown()
+        if inspect.isawaitable(result):
+            await result
 
     # ------------------------------------------------------------------ shutdown
 
     async def stop(self, grace: float | None) -> None:
-        """Refuse new RPCs, let active ones finish within `grace` (None: cancel at once)."""
+        """Refuse new RPCs, let active ones finish within `grace` (None: cancel at once).
+
+        The thread-pool server's stop waits for handler threads to return; a `def` action
+        blocked past the grace period is not waited for beyond a second more.
+        """
         if self.server is None:
             return
         try:
@@ -219,7 +235,8 @@ class GrpcSide:
                     await self.server.stop(grace)
                 else:
                     event = self.server.stop(grace)
-                    await anyio.to_thread.run_sync(event.wait, abandon_on_cancel=True)
+                    with anyio.move_on_after((grace or 0) + 1):
+                        await anyio.to_thread.run_sync(event.wait, abandon_on_cancel=True)
             elif not self.is_aio:
                 self.server.stop(None)
             else:
@@ -227,12 +244,27 @@ class GrpcSide:
         finally:
             self._release()
 
+    async def cancel_all(self) -> None:
+        """Cancel every active RPC now (a forced stop)."""
+        if self.server is None:
+            return
+        if self.is_aio:
+            await self.server.stop(None)
+        else:
+            self.server.stop(None)
+
     def _release(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         loop = self._bridge_loop
         if loop is not None:
+            self._bridge_loop = None
+            try:
+                asyncio.run_coroutine_threadsafe(loop.shutdown_default_executor(), loop).result(timeout=5)
+            except Exception:
+                pass
             loop.call_soon_threadsafe(loop.stop)
             if self._bridge_thread is not None:
                 self._bridge_thread.join(timeout=5)
-            self._bridge_loop = None
+            if not loop.is_running():
+                loop.close()

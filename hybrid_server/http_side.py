@@ -54,14 +54,17 @@ def django_asgi_app(config: Config) -> Any:
 
     app = config.asgi_app
     if isinstance(app, str):
-        app = import_string(app)
+        try:
+            app = import_string(app)
+        except Exception as exc:
+            raise StartupError(f"asgi_app: cannot import {app!r}: {type(exc).__name__}: {exc}") from exc
     if app is None:
         path = getattr(settings, "ASGI_APPLICATION", None)
         if path:
             try:
                 app = import_string(path)
-            except ImportError as exc:
-                raise StartupError(f"ASGI_APPLICATION: cannot import {path!r}: {exc}") from exc
+            except Exception as exc:
+                raise StartupError(f"ASGI_APPLICATION: cannot import {path!r}: {type(exc).__name__}: {exc}") from exc
         else:
             from django.core.asgi import get_asgi_application
 
@@ -117,6 +120,12 @@ class HttpSide:
         if config.tls and config.http_tls:
             key, cert = config.tls_cert_chain_pairs[0]
             ssl = {"ssl_keyfile": key, "ssl_certfile": cert}
+            if config.tls_root_certificates:
+                import ssl as ssl_module
+
+                ssl["ssl_ca_certs"] = config.tls_root_certificates
+                if config.tls_require_client_auth:
+                    ssl["ssl_cert_reqs"] = ssl_module.CERT_REQUIRED
         uv_config = uvicorn.Config(
             app,
             lifespan="off",  # Django's ASGI handler refuses lifespan

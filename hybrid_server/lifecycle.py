@@ -16,6 +16,10 @@ class State(enum.Enum):
 class StartupError(Exception):
     """The server cannot start; the message says what and where. Exit code 1."""
 
+    def _with(self, cause: BaseException) -> "StartupError":
+        self.__cause__ = cause
+        return self
+
 
 class Lifecycle:
     """Owned by `HybridServer`; the sides only read `state` and the events."""

@@ -4,16 +4,15 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import Any
+import threading
+import time
+from typing import Any, NoReturn
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import SystemCheckError
 
 from hybrid_server.config import Config, ConfigError
 from hybrid_server.lifecycle import StartupError
-
-CHILD_MARKER = "HYBRID_SERVER_CHILD"
-
 
 def setup_django() -> None:
     """`django.setup()` unless that already happened (a plain script calling `run()`)."""
@@ -82,6 +81,38 @@ def run(config: Config | None = None, **kwargs: Any) -> int:
         return serve(resolved)
     except (ConfigError, StartupError, ImproperlyConfigured, SystemCheckError) as exc:
         return _report(exc)
+
+
+def _exit_blockers() -> list[threading.Thread]:
+    """Threads the interpreter would wait for at exit: non-daemon ones, and executor workers
+    (concurrent.futures joins those even when they are daemon threads, as grpc's are)."""
+    from concurrent.futures import thread as futures_thread
+
+    workers = set(getattr(futures_thread, "_threads_queues", {}))
+    return [
+        thread for thread in threading.enumerate()
+        if thread is not threading.main_thread() and (not thread.daemon or thread in workers)
+    ]
+
+
+def exit_process(code: int) -> NoReturn:
+    """Leave the process with `code`, without waiting on `def` actions still running.
+
+    When the grace period is over a blocking `def` action cannot be interrupted: its thread
+    would hold the interpreter at exit for as long as the action runs. Threads that finish
+    within a moment are waited for; the others are abandoned, and said so.
+    """
+    deadline = time.monotonic() + 1.0
+    for thread in _exit_blockers():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    busy = [thread for thread in _exit_blockers() if thread.is_alive()]
+    if busy:
+        print(f"{len(busy)} thread(s) still running code past the grace period; exiting without them.", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if busy:
+        os._exit(code)
+    sys.exit(code)
 
 
 def run_supervised(config: Config, grpc_port: int, http_socket: socket.socket | None, dev: bool) -> int:

@@ -72,13 +72,17 @@ class HybridServer:
     async def _run(self, tg: anyio.abc.TaskGroup) -> int:
         try:
             await self._startup(tg)
-        except StartupError as exc:
+        except Exception as exc:  # whatever stops start-up: say it, release everything, exit 1
+            if not isinstance(exc, StartupError):
+                exc = StartupError(f"start-up failed: {type(exc).__name__}: {exc}")._with(exc)
             _error(str(exc), exc.__cause__)
             await self._abort_startup()
             return EXIT_FAILURE
         self.lifecycle.state = State.SERVING
         if self.config.banner:
             self._print_banner()
+        if self.config.ready_fd is not None:
+            _tell_supervisor(self.config.ready_fd)
         tg.start_soon(self._watch_grpc)
         await self.lifecycle.drain_requested.wait()
         await self._drain()
@@ -90,11 +94,11 @@ class HybridServer:
         return EXIT_OK
 
     async def _startup(self, tg: anyio.abc.TaskGroup) -> None:
+        """Bind both listeners, then start HTTP (the side whose start can still fail), then gRPC."""
         if self.http is not None:
             self.http.bind()
             self.http.build()
-        await self.grpc.bind()
-        await self.grpc.start()
+        await self.grpc.bind(cancelled=self.lifecycle.drain_requested.is_set)
         if self.http is not None:
             tg.start_soon(self._run_http)
             while not self.http.started:
@@ -102,6 +106,7 @@ class HybridServer:
                     error = self._http_error
                     raise StartupError(str(error) if error else "HTTP server exited during start-up") from error
                 await anyio.sleep(0.005)
+        await self.grpc.start()
 
     async def _abort_startup(self) -> None:
         if self.http is not None:
@@ -135,7 +140,7 @@ class HybridServer:
             if self.grpc.is_aio:
                 timed_out = await server.wait_for_termination(timeout=0.5)
             else:
-                timed_out = await anyio.to_thread.run_sync(server.wait_for_termination, 0.5)
+                timed_out = await anyio.to_thread.run_sync(server.wait_for_termination, 0.5, abandon_on_cancel=True)
             if not timed_out and self.lifecycle.state is State.SERVING:
                 self.lifecycle.fail("gRPC server terminated unexpectedly")
 
@@ -149,17 +154,19 @@ class HybridServer:
                 f"then up to {grace:g}s for in-flight calls. Press CONTROL-C again to stop at once.",
                 flush=True,
             )
-        await self.grpc.set_health(serving=False)
+        await self.grpc.enter_graceful_shutdown()
         if self.config.drain_delay and not lifecycle.force_requested.is_set():
             with anyio.move_on_after(self.config.drain_delay):
                 await lifecycle.force_requested.wait()
         forced = lifecycle.force_requested.is_set()
+        stops = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._escalate_on_force)
-            async with anyio.create_task_group() as stops:
-                stops.start_soon(self.grpc.stop, None if forced else grace)
-                if self.http is not None:
-                    stops.start_soon(self._stop_http, forced)
+            tg.start_soon(self._escalate_on_force, stops)
+            with stops:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self.grpc.stop, None if forced else grace)
+                    if self.http is not None:
+                        group.start_soon(self._stop_http, forced)
             tg.cancel_scope.cancel()
 
     async def _stop_http(self, forced: bool) -> None:
@@ -170,15 +177,15 @@ class HybridServer:
             self.http.stop()
         await self._http_done.wait()
 
-    async def _escalate_on_force(self) -> None:
+    async def _escalate_on_force(self, stops: anyio.CancelScope) -> None:
+        """A second SIGINT: cancel every call now, and stop waiting for what cannot be cancelled
+        (a `def` action blocked in a thread) after a moment."""
         await self.lifecycle.force_requested.wait()
         if self.http is not None:
             self.http.force()
-        server = self.grpc.server
-        if server is not None and self.grpc.is_aio:
-            await server.stop(None)
-        elif server is not None:
-            server.stop(None)
+        await self.grpc.cancel_all()
+        await anyio.sleep(0.5)
+        stops.cancel()
 
     async def _watch_signals(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -215,6 +222,16 @@ class HybridServer:
                 lines.append(f"  probes: {' '.join(probes)}")
         lines.append("Quit with CONTROL-C.")
         print("\n".join(lines), flush=True)
+
+
+def _tell_supervisor(fd: int) -> None:
+    import os
+
+    try:
+        os.write(fd, b"1")
+        os.close(fd)
+    except OSError:
+        pass
 
 
 REQUEST_LOGGER = "django_socio_grpc.request"

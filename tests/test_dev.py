@@ -115,3 +115,18 @@ def test_unapplied_migrations_are_reported(project, tmp_path, pb):
         assert "unapplied migration" in server.output
         server.signal(signal.SIGTERM)
         assert server.wait(20) == 0
+
+
+def test_drain_delay_does_not_slow_reloads(project, testproject_env, pb):
+    pb2, pb_grpc = pb
+    with ServerProcess.manage("grpcrunaioserver", "127.0.0.1:0", "--dev", "--drain-delay", "10", cwd=project, env=testproject_env) as server:
+        server.wait_ready()
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            stub = pb_grpc.ProbeServiceControllerStub(channel)
+            started = time.monotonic()
+            _edit(project / "testapp/services/probe_service.py", "msg(message=request.message, count=request.count, thread=self.marker)\n\n    @unary()\n    def SyncEcho",
+                  "msg(message='quick', count=request.count, thread=self.marker)\n\n    @unary()\n    def SyncEcho")
+            _eventually(lambda: stub.Echo(pb2.ProbeMessage(message="a"), timeout=2).message == "quick")
+            assert time.monotonic() - started < 5
+        server.signal(signal.SIGTERM)
+        assert server.wait(30) == 0

@@ -167,3 +167,44 @@ def test_streams_open_past_grace_are_cancelled(start_server, command, channel_to
     assert info.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
     assert time.monotonic() - started < 6
     assert server.wait(15) == 0
+
+
+def test_a_def_action_past_grace_does_not_hold_the_process(start_server, command, channel_to, pb):
+    pb2, pb_grpc = pb
+    server = start_server(command, "127.0.0.1:0", "--grace", "1")
+    stub = pb_grpc.ProbeServiceControllerStub(channel_to(server))
+    call = stub.SyncSleep.future(pb2.ProbeMessage(seconds=20), timeout=30)  # kept: a dropped future cancels
+    time.sleep(0.3)
+    started = time.monotonic()
+    server.signal(signal.SIGTERM)
+    assert server.wait(15) == 0
+    assert time.monotonic() - started < 6
+    server.wait_for("still running code past the grace period")
+    with pytest.raises(grpc.RpcError):
+        call.result()
+
+
+def test_second_sigint_with_a_def_action_running(start_server, command, channel_to, pb):
+    pb2, pb_grpc = pb
+    server = start_server(command, "127.0.0.1:0", "--grace", "30")
+    stub = pb_grpc.ProbeServiceControllerStub(channel_to(server))
+    call = stub.SyncSleep.future(pb2.ProbeMessage(seconds=20), timeout=30)  # kept: a dropped future cancels
+    time.sleep(0.3)
+    server.signal(signal.SIGINT)
+    server.wait_for("Stopping")
+    started = time.monotonic()
+    server.signal(signal.SIGINT)
+    assert server.wait(15) == 130, server.output
+    assert time.monotonic() - started < 5
+    with pytest.raises(grpc.RpcError):
+        call.result()
+
+
+def test_failing_asgi_application_is_a_clean_start_up_error(start_server, command):
+    grpc_port = _free_port()
+    server = start_server(command, f"127.0.0.1:{grpc_port}", "--with-http", "127.0.0.1:0", ready=False,
+                          env={"TESTPROJECT_ASGI": "testproject.broken_asgi.application"})
+    assert server.wait(30) == 1
+    assert "ASGI_APPLICATION" in server.output and "this ASGI module fails on import" in server.output
+    assert "ExceptionGroup" not in server.output
+    assert not port_is_open(grpc_port)

@@ -83,3 +83,16 @@ async def test_probe_paths_are_configurable(config):
             assert (await client.get("/ready-now")).text == "serving"
         server.shutdown()
     assert server.exit_code == EXIT_OK
+
+
+async def test_thread_pool_backend_leaves_no_thread_behind(config):
+    import threading
+
+    before = {t.name for t in threading.enumerate()}
+    async with serving(config.replace(backend="threads", http_address=None)) as server:
+        assert any(t.name.startswith("grpc-bridge") for t in threading.enumerate())
+        server.shutdown()
+    assert server.exit_code == EXIT_OK
+    await anyio.sleep(0.2)
+    left = {t.name for t in threading.enumerate() if t.is_alive()} - before
+    assert not [name for name in left if name.startswith("grpc-bridge")], left

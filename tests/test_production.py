@@ -184,3 +184,15 @@ def test_wrong_interceptor_kind_is_a_clear_error(start_server):
     server = start_server("grpcrunserver", "127.0.0.1:0", ready=False, env={"TESTPROJECT_INTERCEPTORS": "testproject.interceptors.BlockingInterceptor"})
     assert server.wait(30) == 1
     assert "is not a grpc.ServerInterceptor" in server.output
+
+
+def test_mutual_tls_covers_http(start_server, tls_dir):
+    server = start_server("grpcrunaioserver", "127.0.0.1:0", "--with-http", "127.0.0.1:0",
+                          env={"TESTPROJECT_TLS_DIR": str(tls_dir), "TESTPROJECT_MTLS": "1"})
+    url = f"https://127.0.0.1:{server.http_port}/hello/"
+    anonymous = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(url, verify=anonymous, timeout=10)
+    with_cert = ssl.create_default_context(cafile=str(tls_dir / "ca.crt"))
+    with_cert.load_cert_chain(str(tls_dir / "client.crt"), str(tls_dir / "client.key"))
+    assert httpx.get(url, verify=with_cert, timeout=10).text == "hello from django"

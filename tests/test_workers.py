@@ -1,5 +1,6 @@
 """`--workers N`: several processes on one pair of ports, supervised."""
 import os
+import re
 import signal
 import time
 
@@ -53,3 +54,30 @@ def test_two_workers_share_the_ports_and_drain(start_server, pb, command):
     assert server.wait(30) == 0
     assert server.output.count("Stopping (received SIGTERM)") >= 2
     assert not port_is_open(server.grpc_port) and not port_is_open(server.http_port)
+
+
+def test_workers_that_cannot_start_stop_the_supervisor(start_server):
+    server = start_server("grpcrunaioserver", "127.0.0.1:0", "--workers", "2", ready=False,
+                          env={"TESTPROJECT_HOOK": "testproject.handlers.broken_handlers"})
+    assert server.wait(30) == 1
+    assert "during start-up; stopping" in server.output
+
+
+def test_workers_die_with_a_killed_supervisor(start_server, pb):
+    server = start_server("grpcrunaioserver", "127.0.0.1:0", "--workers", "2")
+    server.wait_for(r"(?s)Quit with CONTROL-C.*Quit with CONTROL-C")
+    pids = [int(p) for p in re.search(r"\(pids ([\d, ]+)\)", server.output).group(1).split(", ")]
+    os.kill(server.proc.pid, signal.SIGKILL)  # no chance to pass anything on
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids)
+    assert not port_is_open(server.grpc_port)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import queue
 import threading
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -200,6 +201,15 @@ class SyncContext:
     def is_active(self) -> bool:
         return not self.closed and not self._context.done()
 
+    def write(self, message: Any) -> None:
+        raise NotImplementedError("context.write() needs an `async def` action; a `def` action yields its messages")
+
+    def read(self) -> Any:
+        raise NotImplementedError("context.read() needs an `async def` action; a `def` action iterates its request")
+
+    def send_initial_metadata(self, metadata: Any) -> None:
+        raise NotImplementedError("send_initial_metadata() needs an `async def` action on grpcrunaioserver")
+
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._context, name)
         if not callable(attribute):
@@ -325,9 +335,16 @@ def _coroutine_runner(mode: "ServingMode") -> Callable[[Any], Any]:
     if loop is None:
         return lambda coroutine: async_to_sync(lambda: coroutine)()
     serving_loop = loop
-    return lambda coroutine: _wait_future(
-        asyncio.run_coroutine_threadsafe(coroutine, serving_loop), serving_loop.is_running
-    )
+
+    def run(coroutine: Any) -> Any:
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, serving_loop)
+        except RuntimeError:  # the loop has closed: the server is gone
+            coroutine.close()
+            raise RpcOver("the server stopped before an async hook could run") from None
+        return _wait_future(future, serving_loop.is_running)
+
+    return run
 
 
 def _sync_terminal(cls: type[Service], action: str, response_stream: bool, mode: "ServingMode") -> Callable[[RpcCall], Any]:
@@ -538,24 +555,29 @@ async def _iterate_in_thread(
     executor: Executor | None,
     loop: asyncio.AbstractEventLoop,
     make_iterator: Callable[[], Iterator[Any]],
-    buffer: int = 8,
+    buffer: int = 16,
 ) -> AsyncIterator[Any]:
     """Drive a sync iterator (a generator action and its middleware) in ONE worker thread.
 
-    Items cross to the loop through a bounded queue, so a slow client slows the producer
-    instead of buffering the whole stream. When the consumer goes away (client gone, grace
-    over) the producer stops at its next item and closes the generator in its own thread.
+    Items cross to the loop with one `call_soon_threadsafe` each; a semaphore of `buffer`
+    slots makes a slow client slow the producer instead of buffering the whole stream. When
+    the consumer goes away (client gone, grace over) the producer stops at its next item and
+    closes the generator in its own thread.
     """
-    queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue(buffer)
+    queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
+    slots = threading.Semaphore(buffer)
     stop = threading.Event()
 
     def still_wanted() -> bool:
         return not stop.is_set() and not loop.is_closed()
 
     def put(kind: Any, value: Any) -> None:
+        while not slots.acquire(timeout=_POLL):
+            if not still_wanted():
+                raise _Gone()
         if not still_wanted():
             raise _Gone()
-        _wait_future(asyncio.run_coroutine_threadsafe(queue.put((kind, value)), loop), still_wanted)
+        loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
 
     def produce() -> None:
         iterator = None
@@ -583,6 +605,7 @@ async def _iterate_in_thread(
     try:
         while True:
             kind, value = await queue.get()
+            slots.release()
             if kind is None:
                 yield value
             elif kind is _DONE:
@@ -591,8 +614,7 @@ async def _iterate_in_thread(
                 raise kind
     finally:
         stop.set()
-        while not queue.empty():  # unblock a producer waiting on a full queue
-            queue.get_nowait()
+        slots.release(buffer)  # wake a producer waiting for room
         if producer.done() and not producer.cancelled():
             producer.exception()  # retrieved: nothing left unobserved
 
@@ -601,8 +623,8 @@ async def _iterate_in_thread(
 
 
 def _abort_sync(context: Any, exc: BaseException, where: str) -> None:
-    if isinstance(exc, _Gone):  # the RPC is already over: nobody to tell
-        return
+    if isinstance(exc, _Gone):  # the RPC ended, or the bridge loop stopped under it
+        context.abort(grpc.StatusCode.UNAVAILABLE, "the server is stopping")
     code, details, trailing = abort_code_and_details(exc, where)
     if trailing:
         context.set_trailing_metadata(trailing)
@@ -677,43 +699,53 @@ def _iterate_on_loop(
     loop: asyncio.AbstractEventLoop,
     make_stream: Callable[[], Awaitable[Any]],
     is_active: Callable[[], bool],
-    buffer: int = 8,
+    buffer: int = 16,
 ) -> Iterator[Any]:
     """Consume an async stream (action and middleware) in ONE task on `loop`, from this thread.
 
-    One task keeps the stream's context variables valid from first item to last; a bounded
-    queue keeps a slow client from buffering the stream. When the RPC ends early (client gone,
-    grace over) or the loop stops, the task is cancelled and this thread is released.
+    One task keeps the stream's context variables valid from first item to last. Items come
+    through a thread-safe queue; the task waits for room (`buffer` slots), so a slow client
+    slows the stream. When the RPC ends early (client gone, grace over) or the loop stops, the
+    task is cancelled and this thread is released.
     """
-    queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue(buffer)
-
-    def still_wanted() -> bool:
-        return is_active() and loop.is_running()
+    items: "queue.SimpleQueue[tuple[Any, Any]]" = queue.SimpleQueue()
+    room: asyncio.Semaphore | None = None
 
     async def pump() -> None:
+        nonlocal room
+        room = asyncio.Semaphore(buffer)
         try:
             stream = await make_stream()
             async for item in stream:
-                await queue.put((None, item))
+                await room.acquire()
+                items.put((None, item))
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            await queue.put((exc, None))
+            items.put((exc, None))
             return
-        await queue.put((_DONE, None))
+        items.put((_DONE, None))
+
+    def give_room() -> None:
+        if room is not None:
+            room.release()
 
     task = asyncio.run_coroutine_threadsafe(pump(), loop)
     try:
         while True:
-            kind, value = _wait_future(asyncio.run_coroutine_threadsafe(queue.get(), loop), still_wanted)
+            try:
+                kind, value = items.get(timeout=_POLL)
+            except queue.Empty:
+                if not (is_active() and loop.is_running()):
+                    raise _Gone() from None
+                continue
             if kind is None:
+                loop.call_soon_threadsafe(give_room)
                 yield value
             elif kind is _DONE:
                 return
             else:
                 raise kind
-    except _Gone:
-        return
     finally:
         if not task.done() and not loop.is_closed():
             loop.call_soon_threadsafe(task.cancel)

@@ -16,9 +16,6 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-ENV_MARKER = "HYBRID_SERVER_CHILD"
-
-
 @dataclass
 class Orders:
     config: Any  # an unresolved hybrid_server.Config
@@ -68,15 +65,30 @@ def _serve(orders: Orders) -> int:
     return run_supervised(orders.config, orders.grpc_port, http_socket, dev=orders.dev)
 
 
+def _die_with_parent() -> None:
+    """Linux: a SIGTERM (a graceful drain) when the supervisor dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except Exception:
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(0)
+
+
 def main() -> int:
-    # A standby ignores the terminal's Ctrl-C: the supervisor ends it by closing stdin.
+    # The terminal's Ctrl-C reaches the whole group: a child leaves stopping to its supervisor,
+    # which sends SIGTERM, until the engine's own handler takes over (standby: closed stdin).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     _preload()
     line = sys.stdin.buffer.readline()
     if not line.strip():
         return 0
     orders = Orders.decode(line)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _serve(orders)
     except SystemExit as exc:
@@ -87,10 +99,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    os.environ[ENV_MARKER] = "1"
     code = main()
     # The server has drained and closed its ports; skip interpreter teardown (grpc's takes
-    # a few hundred ms) so a reload or a restart is not kept waiting for it.
+    # a few hundred ms, and a `def` action past its grace would hold it) so that a reload or
+    # a restart is not kept waiting.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

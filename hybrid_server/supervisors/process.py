@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from hybrid_server.config import Config
-from hybrid_server.supervisors.child import ENV_MARKER, Orders
+from hybrid_server.supervisors.child import Orders
 
 
 def free_port(host: str) -> int:
@@ -21,16 +21,26 @@ def free_port(host: str) -> int:
 
 
 class ChildProcess:
-    """One `python -m hybrid_server.supervisors.child`, started as a warm standby."""
+    """One `python -m hybrid_server.supervisors.child`, started as a warm standby.
 
-    def __init__(self) -> None:
-        env = {**os.environ, ENV_MARKER: "1"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hybrid_server.supervisors.child"],
-            stdin=subprocess.PIPE,
-            env=env,
-            close_fds=False,
-        )
+    It inherits only the shared HTTP socket (`http_socket`), nothing else of the supervisor's.
+    """
+
+    def __init__(self, http_socket: socket.socket | None = None) -> None:
+        # The child writes one byte here once it serves: a failed start is told from a crash.
+        self._ready_read, ready_write = os.pipe()
+        os.set_blocking(self._ready_read, False)
+        fds = (ready_write,) if http_socket is None else (ready_write, http_socket.fileno())
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hybrid_server.supervisors.child"],
+                stdin=subprocess.PIPE,
+                pass_fds=fds,
+            )
+        finally:
+            os.close(ready_write)
+        self._ready_write = ready_write
+        self._ready = False
         self.activated = False
 
     @property
@@ -39,7 +49,7 @@ class ChildProcess:
 
     def activate(self, config: Config, grpc_port: int, http_socket: socket.socket | None, dev: bool) -> None:
         orders = Orders(
-            config=config,
+            config=config.replace(ready_fd=self._ready_write),
             grpc_port=grpc_port,
             http_fd=http_socket.fileno() if http_socket is not None else None,
             sys_path=[entry for entry in sys.path if entry],
@@ -50,8 +60,28 @@ class ChildProcess:
         self.proc.stdin.close()
         self.activated = True
 
+    @property
+    def ready(self) -> bool:
+        """True once the child has served (its HybridServer reached SERVING)."""
+        if self._ready_read is not None:
+            try:
+                data = os.read(self._ready_read, 1)
+            except BlockingIOError:
+                return False
+            self._ready = bool(data)  # b"" is EOF: the child exited without serving
+            self._close_ready()
+        return self._ready
+
+    def _close_ready(self) -> None:
+        if self._ready_read is not None:
+            os.close(self._ready_read)
+            self._ready_read = None
+
     def poll(self) -> int | None:
-        return self.proc.poll()
+        code = self.proc.poll()
+        if code is not None:
+            self.ready  # noqa: B018 - a byte written just before exiting still counts
+        return code
 
     def discard(self) -> None:
         """End a standby that was never activated."""
@@ -76,6 +106,8 @@ class ChildProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+        finally:
+            self.ready  # noqa: B018 - read (or close) the readiness pipe
 
     def stop(self, timeout: float) -> int:
         if not self.activated:

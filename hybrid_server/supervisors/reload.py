@@ -116,28 +116,30 @@ class Reloader:
         self.stopping = False
         # The next child binds while its predecessor drains: it retries the gRPC port until
         # the old server has let go of it (at once, unless calls are still in flight).
-        self.child_config = config.replace(bind_retry=(resolved.grace or 0) + 5)
+        # No drain delay between reloads: nothing balances load in front of a dev server.
+        self.child_config = config.replace(bind_retry=(resolved.grace or 0) + 5, drain_delay=0)
         self.broken = BrokenAnswerer(self.http_socket)
 
     # ------------------------------------------------------------------ signals
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
-        # The terminal's Ctrl-C reaches the child too (same process group): it drains by itself.
-        # SIGTERM sent to the supervisor alone is passed on.
+        # The child gets SIGTERM in any case: a terminal's Ctrl-C reaches it too (same process
+        # group), but a child still starting up ignores SIGINT, and a draining one ignores a
+        # second SIGTERM. A second Ctrl-C reaches the child directly and forces it.
         self.stopping = True
         self.stop_event.set()
-        if self.active is not None and signum == signal.SIGTERM:
+        if self.active is not None:
             self.active.terminate()
 
     # ------------------------------------------------------------------ children
 
     def _start_active(self) -> None:
         self.broken.stop()
-        child = self.standby or ChildProcess()
+        child = self.standby or ChildProcess(self.http_socket)
         self.standby = None
         child.activate(self.child_config, self.grpc_port, self.http_socket, dev=True)
         self.active = child
-        self.standby = ChildProcess()
+        self.standby = ChildProcess(self.http_socket)
 
     def _reload(self) -> None:
         """Stop the serving child and activate the standby at once; the two overlap briefly."""
@@ -157,6 +159,9 @@ class Reloader:
 
     def _stop_all(self) -> None:
         timeout = (self.resolved.grace or 0) + 5
+        if self.http_socket is not None:  # refuse new connections at once, as one process does
+            self.http_socket.close()
+            self.http_socket = None
         if self.active is not None:
             self.active.terminate()
             self.retiring.append((self.active, 0.0))

@@ -39,13 +39,14 @@ class WorkerSupervisor:
         self.child_config = config
         self.slots = [_Slot() for _ in range(self.count)]
         self.stopping = False
+        self.failed = False
         self.signals: list[int] = []
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self.signals.append(signum)
 
     def _spawn(self, slot: _Slot) -> None:
-        child = ChildProcess()
+        child = ChildProcess(self.http_socket)
         child.activate(self.child_config, self.grpc_port, self.http_socket, dev=False)
         slot.child, slot.started, slot.restart_at = child, time.monotonic(), None
 
@@ -64,8 +65,15 @@ class WorkerSupervisor:
                 self.stopping = True
                 print(f"Supervisor received {signal.Signals(signum).name}: stopping {self.count} workers.", flush=True)
                 self._forward(signal.SIGTERM)
+                self._close_listener()
             elif signum == signal.SIGINT:
                 self._forward(signal.SIGINT)
+
+    def _close_listener(self) -> None:
+        """New HTTP connections are refused once draining (the workers have closed theirs)."""
+        if self.http_socket is not None:
+            self.http_socket.close()
+            self.http_socket = None
 
     def _watch(self, slot: _Slot) -> None:
         child = slot.child
@@ -73,6 +81,14 @@ class WorkerSupervisor:
         if child is not None and child.poll() is not None:
             code = child.poll()
             lived = now - slot.started
+            if code != 0 and not child.ready:
+                # Dying during its first start is a configuration error, not a crash to ride out.
+                print(f"Worker {child.pid} exited with code {code} during start-up; stopping.", file=sys.stderr, flush=True)
+                self.failed = True
+                self.stopping = True
+                self._forward(signal.SIGTERM)
+                self._close_listener()
+                return
             if lived > STABLE_AFTER:
                 slot.backoff = BACKOFF_START
             print(
@@ -111,13 +127,16 @@ class WorkerSupervisor:
                     self._handle_signals()
                     time.sleep(0.05)
                 codes.append(slot.child.wait(0) if slot.child.poll() is None else slot.child.poll())
+            if self.failed:
+                return 1
+            if codes and all(code == 130 for code in codes):
+                return 130  # forced by a second Ctrl-C
             return 0 if all(code == 0 for code in codes) else 1
         finally:
             for slot in self.slots:
                 if slot.child is not None and slot.child.poll() is None:
                     slot.child.wait(0)
-            if self.http_socket is not None:
-                self.http_socket.close()
+            self._close_listener()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

@@ -1,5 +1,3 @@
-import sys
-
 from django.core.management.base import BaseCommand
 
 from hybrid_server.cli import add_serving_arguments, config_from_options
@@ -15,7 +13,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         from hybrid_server import run
+        from hybrid_server.main import exit_process
 
-        code = run(config_from_options(options, self.backend))
-        if code:
-            sys.exit(code)
+        exit_process(run(config_from_options(options, self.backend)))

@@ -54,6 +54,8 @@ GRPC_FRAMEWORK = {
 # Knobs the end-to-end tests turn through the environment.
 if os.environ.get("TESTPROJECT_INTERCEPTORS"):
     GRPC_FRAMEWORK["SERVER_INTERCEPTORS"] = os.environ["TESTPROJECT_INTERCEPTORS"].split(",")
+if os.environ.get("TESTPROJECT_ASGI"):
+    ASGI_APPLICATION = os.environ["TESTPROJECT_ASGI"]
 if os.environ.get("TESTPROJECT_LOG_OK"):
     GRPC_FRAMEWORK["LOG_OK_RESPONSE"] = True
     GRPC_FRAMEWORK["IGNORE_LOG_FOR_ACTION"] = ["ProbeServiceController.SyncEcho"]

@@ -1,0 +1,1 @@
+raise RuntimeError("this ASGI module fails on import")
