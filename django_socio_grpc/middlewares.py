@@ -86,6 +86,8 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
 
     if iscoroutinefunction(get_response):
 
+        log_ok = log.log_ok
+
         async def middleware(call: Any) -> Any:
             started = time.perf_counter()
             try:
@@ -95,7 +97,8 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
                 raise
             if call.response_stream:
                 return _log_async_stream(response, call, started, log)
-            log(call, started, None)
+            if log_ok:
+                log(call, started, None)
             return response
 
         return middleware

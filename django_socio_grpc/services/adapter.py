@@ -149,7 +149,7 @@ class RpcCall:
     ) -> None:
         if request.__class__ is UndecodableRequest:
             raise request.reject()
-        service = service_class(**initkwargs) if initkwargs else service_class()
+        service = service_class(**initkwargs)
         service.request = request
         service.context = context
         service.action = action
