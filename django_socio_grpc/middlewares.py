@@ -2,8 +2,9 @@
 
 A middleware receives an `RpcCall` (`.service`, `.request`, `.context`, `.action`) and
 returns what the action returned; for a server-streaming action that is the iterator of
-responses, which a middleware wraps to act after the last message, as Django middleware
-does with streaming responses.
+responses. A middleware may wrap that iterator; one that only acts when the stream is over
+registers `call.on_stream_end(callback)` instead (Django's streaming responses have `close()`
+for this), which costs nothing per message.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import logging
 import queue
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, Callable
 
 import grpc
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
@@ -96,7 +97,8 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
                 log(call, started, exc)
                 raise
             if call.response_stream:
-                return _log_async_stream(response, call, started, log)
+                call.on_stream_end(lambda error: log(call, started, error))
+                return response
             if log_ok:
                 log(call, started, None)
             return response
@@ -111,30 +113,12 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
             log(call, started, exc)
             raise
         if call.response_stream:
-            return _log_sync_stream(response, call, started, log)
+            call.on_stream_end(lambda error: log(call, started, error))
+            return response
         log(call, started, None)
         return response
 
     return sync_middleware
-
-
-async def _log_async_stream(stream: Any, call: Any, started: float, log: _AccessLog) -> AsyncIterator[Any]:
-    try:
-        async for item in stream:
-            yield item
-    except BaseException as exc:
-        log(call, started, exc)
-        raise
-    log(call, started, None)
-
-
-def _log_sync_stream(stream: Any, call: Any, started: float, log: _AccessLog) -> Iterator[Any]:
-    try:
-        yield from stream
-    except BaseException as exc:
-        log(call, started, exc)
-        raise
-    log(call, started, None)
 
 
 class _RpcThread(ThreadSensitiveContext, Executor):
@@ -238,7 +222,8 @@ def close_old_connections_middleware(get_response: Callable[[Any], Any]) -> Call
                 await rpc_thread.finish()
                 raise
             if call.response_stream:
-                return _close_async_stream(response, rpc_thread)
+                call.on_stream_end(lambda error: rpc_thread.finish())
+                return response
             if rpc_thread.used:
                 await rpc_thread.finish()
             else:
@@ -255,26 +240,12 @@ def close_old_connections_middleware(get_response: Callable[[Any], Any]) -> Call
             _request_finished()
             raise
         if call.response_stream:
-            return _close_sync_stream(response)
+            call.on_stream_end(lambda error: _request_finished())
+            return response
         _request_finished()
         return response
 
     return sync_middleware
-
-
-async def _close_async_stream(stream: Any, rpc_thread: _RpcThread) -> AsyncIterator[Any]:
-    try:
-        async for item in stream:
-            yield item
-    finally:
-        await rpc_thread.finish()
-
-
-def _close_sync_stream(stream: Any) -> Iterator[Any]:
-    try:
-        yield from stream
-    finally:
-        _request_finished()
 
 
 __all__ = ["close_old_connections", "close_old_connections_middleware", "log_requests_middleware"]

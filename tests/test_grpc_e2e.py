@@ -212,6 +212,11 @@ def test_access_log(start_server, command, channel_to, pb):
     with pytest.raises(grpc.RpcError):
         stub.Fail(pb2.ProbeMessage(message="not_found"), timeout=10)
     stub.SyncEcho(pb2.ProbeMessage(message="ignored"), timeout=10)
+    assert len(list(stub.StreamAsync(pb2.ProbeMessage(message="s", count=2), timeout=10))) == 2
+    with pytest.raises(grpc.RpcError):
+        list(stub.StreamSync(pb2.ProbeMessage(message="fail", count=2), timeout=10))
+    server.wait_for(r"gRPC ProbeServiceController\.StreamAsync OK \d+\.\dms")
+    server.wait_for(r"gRPC ProbeServiceController\.StreamSync INVALID_ARGUMENT \d+\.\dms .*\(InvalidArgument\)")
     server.wait_for(r"gRPC ProbeServiceController\.Echo OK \d+\.\dms peer=ipv4:127\.0\.0\.1:\d+")
     server.wait_for(r"gRPC ProbeServiceController\.Fail NOT_FOUND \d+\.\dms peer=ipv4:127\.0\.0\.1:\d+ \(NotFound\)")
     assert "ProbeServiceController.SyncEcho" not in server.output  # IGNORE_LOG_FOR_ACTION

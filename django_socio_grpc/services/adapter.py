@@ -136,7 +136,7 @@ def _checked_iter(requests: Any) -> Iterator[Any]:
 class RpcCall:
     """What middleware receives for one RPC (Django middleware's `request`)."""
 
-    __slots__ = ("service", "request", "context", "action", "service_class", "response_stream")
+    __slots__ = ("service", "request", "context", "action", "service_class", "response_stream", "stream_end")
 
     def __init__(
         self,
@@ -159,10 +159,60 @@ class RpcCall:
         self.context = context
         self.action = action
         self.response_stream = response_stream
+        self.stream_end: list[Callable[[BaseException | None], Any]] | None = None
 
     @property
     def full_action(self) -> str:
         return f"{self.service_class.get_controller_name()}.{self.action}"
+
+    def on_stream_end(self, callback: Callable[[BaseException | None], Any]) -> None:
+        """Run `callback(error)` once the response stream has ended (`error` None on success).
+
+        Django's streaming responses have `close()` for this; a middleware that only needs to
+        act at the end registers here instead of wrapping the stream, which would cost a
+        generator hop per message. Callbacks of async middleware may return awaitables.
+        """
+        if self.stream_end is None:
+            self.stream_end = []
+        self.stream_end.append(callback)
+
+
+async def _end_stream_async(call: RpcCall, error: BaseException | None) -> None:
+    for callback in call.stream_end or ():
+        result = callback(error)
+        if inspect.isawaitable(result):
+            await result
+
+
+def _end_stream_sync(call: RpcCall, error: BaseException | None) -> None:
+    for callback in call.stream_end or ():
+        callback(error)
+
+
+def _stream_sync(call: RpcCall, stream: Any) -> Iterator[Any]:
+    """A sync response stream, then its end callbacks (in the thread that iterated it)."""
+    error = None
+    try:
+        yield from stream
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        if call.stream_end:
+            _end_stream_sync(call, error)
+
+
+async def _stream_async(call: RpcCall, stream: Any) -> AsyncIterator[Any]:
+    error = None
+    try:
+        async for item in stream:
+            yield item
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        if call.stream_end:
+            await _end_stream_async(call, error)
 
 
 # --------------------------------------------------------------------------- contexts
@@ -447,16 +497,26 @@ def _aio_handler(cls: type[Service], initkwargs: dict[str, Any], action: str, sp
             return unary_response
 
         async def stream_response(request: Any, context: Any) -> AsyncIterator[Any]:
+            call = None
+            error: BaseException | None = None
             try:
                 if request_stream:
                     request = _checked_aiter(request)
                 call = RpcCall(cls, initkwargs, action, request, context, True)
                 async for item in await chain(call):
                     yield item
-            except abort_error:
+            except abort_error as exc:
+                error = exc
                 raise
             except Exception as exc:
+                error = exc
                 await _abort_aio(context, exc, where)
+            except BaseException as exc:  # cancelled, or the client went away
+                error = exc
+                raise
+            finally:
+                if call is not None and call.stream_end:
+                    await _end_stream_async(call, error)
 
         return stream_response
 
@@ -468,6 +528,9 @@ def _aio_handler(cls: type[Service], initkwargs: dict[str, Any], action: str, sp
         if request_stream:
             request = _SyncRequestIterator(request, loop)
         return RpcCall(cls, initkwargs, action, request, context, response_stream)
+
+    def _sync_stream(call: RpcCall) -> Iterator[Any]:
+        return _stream_sync(call, chain(call))
 
     if not response_stream:
 
@@ -492,9 +555,7 @@ def _aio_handler(cls: type[Service], initkwargs: dict[str, Any], action: str, sp
         loop = asyncio.get_running_loop()
         sync_context = SyncContext(context)
         try:
-            async for item in _iterate_in_thread(
-                executor, loop, lambda: chain(make_call(request, sync_context, loop))
-            ):
+            async for item in _iterate_in_thread(executor, loop, lambda: _sync_stream(make_call(request, sync_context, loop))):
                 yield item
         except abort_error:
             raise
@@ -656,7 +717,7 @@ def _threads_handler(cls: type[Service], initkwargs: dict[str, Any], action: str
                 if request_stream:
                     request = _checked_iter(request)
                 call = RpcCall(cls, initkwargs, action, request, ThreadContext(context), True)
-                yield from chain(call)
+                yield from _stream_sync(call, chain(call))
             except Exception as exc:
                 _abort_sync(context, exc, where)
 
@@ -688,7 +749,10 @@ def _threads_handler(cls: type[Service], initkwargs: dict[str, Any], action: str
     def async_stream_response(request: Any, context: Any) -> Iterator[Any]:
         try:
             call = make_call(request, context)
-            yield from _iterate_on_loop(bridge, lambda: chain(call), context.is_active)
+            async def start() -> AsyncIterator[Any]:
+                return _stream_async(call, await chain(call))
+
+            yield from _iterate_on_loop(bridge, start, context.is_active)
         except Exception as exc:
             _abort_sync(context, exc, where)
 
