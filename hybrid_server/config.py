@@ -46,10 +46,6 @@ def parse_address(value: str, default_port: int, what: str) -> tuple[str, int]:
     return host or ("0.0.0.0" if what == "HTTP" else "[::]"), port
 
 
-def join_address(host: str, port: int) -> str:
-    return f"{host}:{port}"
-
-
 @dataclass
 class Config:
     """One run of the hybrid server.
