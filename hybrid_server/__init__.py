@@ -1,12 +1,15 @@
 """Serve a Django project over gRPC and HTTP from one asyncio process."""
-from hybrid_server.config import Config
-from hybrid_server.lifecycle import State
+from typing import Any
+
+from hybrid_server.config import Config, ConfigError, resolve
+from hybrid_server.lifecycle import EXIT_FAILURE, EXIT_FORCED, EXIT_OK, State
 from hybrid_server.main import run
+from hybrid_server.options import UNSET, Options
 
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):  # HybridServer pulls in grpc and uvicorn: import it lazily
+def __getattr__(name: str) -> Any:  # HybridServer pulls in grpc and uvicorn: import it lazily
     if name == "HybridServer":
         from hybrid_server.server import HybridServer
 
@@ -14,4 +17,7 @@ def __getattr__(name: str):  # HybridServer pulls in grpc and uvicorn: import it
     raise AttributeError(name)
 
 
-__all__ = ["Config", "HybridServer", "State", "run", "__version__"]
+__all__ = [
+    "EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "UNSET", "Config", "ConfigError", "HybridServer",
+    "Options", "State", "__version__", "resolve", "run",
+]

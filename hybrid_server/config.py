@@ -1,13 +1,15 @@
-"""`Config`: everything one run needs, resolved once. Commands and `run()` only build this."""
+"""`Config`: one run, resolved once in the serving process and frozen.
+
+`resolve(options)` is the only place that reads `settings.GRPC_FRAMEWORK` for serving and the
+only place that checks values; everything downstream reads plain attributes.
+"""
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
-from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from dataclasses import dataclass
+from typing import Any, Callable
 
-Backend = Literal["aio", "threads"]
-LoopName = Literal["auto", "asyncio", "uvloop"]
+from hybrid_server.options import UNSET, Backend, LoopName, Options
 
 
 class ConfigError(ValueError):
@@ -46,126 +48,180 @@ def parse_address(value: str, default_port: int, what: str) -> tuple[str, int]:
     return host or ("0.0.0.0" if what == "HTTP" else "[::]"), port
 
 
-@dataclass
+@dataclass(frozen=True)
+class Tls:
+    cert_chain_pairs: tuple[tuple[str, str], ...]
+    root_certificates: str | None
+    require_client_auth: bool
+
+
+@dataclass(frozen=True)
 class Config:
-    """One run of the hybrid server.
+    """Everything one serving process needs, every default applied and every value checked."""
 
-    `grpc_address` and `http_address` are `host:port` strings (`[::]:0` and friends
-    accepted); `http_address=None` serves gRPC only. Values left at `None` are filled
-    from `settings.GRPC_FRAMEWORK` by `resolve()`.
+    options: Options  # what was asked for: a supervisor hands these on to its children
+    backend: Backend
+    grpc_host: str
+    grpc_port: int
+    http_host: str | None  # None: gRPC only
+    http_port: int
+    max_workers: int
+    grace: float
+    drain_delay: float
+    loop: LoopName
+    use_uvloop: bool
+    dev: bool
+    workers: int
+    health: bool
+    reflection: bool
+    handlers_hook: Callable[[Any], Any] | str
+    server_options: tuple[tuple[str, Any], ...]
+    interceptors: tuple[Any, ...]
+    maximum_concurrent_rpcs: int | None
+    asgi_app: Any
+    healthz_path: str | None
+    readyz_path: str | None
+    serve_static: bool
+    tls: Tls | None
+    http_tls: bool
+    bind_retry: float
+    ready_fd: int | None
+    banner: bool
+    access_log: bool
+
+    @property
+    def with_http(self) -> bool:
+        return self.http_host is not None
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"
+
+    @property
+    def http_over_tls(self) -> bool:
+        return self.tls is not None and self.http_tls
+
+
+def _setting(value: Any, key: str) -> Any:
+    from hybrid_server.settings import grpc_settings
+
+    return getattr(grpc_settings, key) if value is UNSET else value
+
+
+def _server_options(value: Any) -> tuple[tuple[str, Any], ...]:
+    from hybrid_server.settings import grpc_settings
+
+    where = "GRPC_FRAMEWORK['SERVER_OPTIONS']" if value is UNSET else "server_options"
+    entries = grpc_settings.SERVER_OPTIONS if value is UNSET else value
+    if isinstance(entries, (str, bytes)) or not hasattr(entries, "__iter__"):
+        raise ConfigError(f"{where} must be a list of (name, value) pairs, got {entries!r}")
+    result = []
+    for index, entry in enumerate(entries):
+        if isinstance(entry, (str, bytes)) or not hasattr(entry, "__iter__") or len(entry) != 2 or not isinstance(entry[0], str):
+            raise ConfigError(f"{where}[{index}] must be a (name, value) pair such as ('grpc.max_receive_message_length', 4194304), got {entry!r}")
+        name, option = entry
+        if not isinstance(option, (int, str, bytes)):
+            raise ConfigError(f"{where}[{index}] {name!r}: the value must be an int or a string, got {option!r}")
+        result.append((name, option))
+    return tuple(result)
+
+
+def _tls(options: Options) -> Tls | None:
+    pairs = _setting(options.tls_cert_chain_pairs, "PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH")
+    if not pairs:
+        return None
+    checked = []
+    for pair in pairs:
+        if isinstance(pair, (str, bytes)) or len(pair) != 2:
+            raise ConfigError(f"PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH: expected (key path, certificate path) pairs, got {pair!r}")
+        checked.append((str(pair[0]), str(pair[1])))
+    return Tls(
+        cert_chain_pairs=tuple(checked),
+        root_certificates=_setting(options.tls_root_certificates, "ROOT_CERTIFICATES_PATH"),
+        require_client_auth=bool(_setting(options.tls_require_client_auth, "REQUIRE_CLIENT_AUTH")),
+    )
+
+
+def _use_uvloop(loop: str) -> bool:
+    if loop == "asyncio":
+        return False
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        if loop == "uvloop":
+            raise ConfigError("--loop uvloop: uvloop is not installed (pip install uvloop)") from None
+        return False
+    return True
+
+
+def _serve_static(value: Any) -> bool:
+    if value is not UNSET:
+        return bool(value)
+    from django.apps import apps
+    from django.conf import settings
+
+    return bool(settings.DEBUG) and apps.is_installed("django.contrib.staticfiles")
+
+
+def resolve(options: Options) -> Config:
+    """Fill what `options` left UNSET from Django settings and check every value, once.
+
+    Django must be set up.
     """
+    from hybrid_server.settings import grpc_settings
 
-    grpc_address: str | None = None
-    http_address: str | None = None
-    backend: Backend = "aio"
-    max_workers: int = 10
-    grace: float | None = None
-    drain_delay: float | None = None
-    loop: LoopName = "auto"
-    # Lifecycle extras.
-    dev: bool = False
-    workers: int = 1
-    reflection: bool | None = None
-    health: bool | None = None
-    # gRPC server construction; None: from GRPC_FRAMEWORK.
-    handlers_hook: Callable[[Any], Any] | str | None = None
-    server_options: list[tuple[str, Any]] | None = None
-    interceptors: list[Any] | None = None
-    maximum_concurrent_rpcs: int | None = None
-    # HTTP side.
-    asgi_app: Any = None  # an ASGI app or import string; None: ASGI_APPLICATION or Django's
-    healthz_path: str | None = "/healthz"
-    readyz_path: str | None = "/readyz"
-    serve_static: bool | None = None  # None: when DEBUG and staticfiles is installed
-    # TLS (gRPC, and HTTP unless http_tls is False).
-    tls_cert_chain_pairs: list[tuple[str, str]] | None = None
-    tls_root_certificates: str | None = None
-    tls_require_client_auth: bool | None = None
-    http_tls: bool = True
-    # Output.
-    bind_retry: float = 0.0  # seconds to keep retrying a busy gRPC port (a reload's predecessor)
-    ready_fd: int | None = None  # a supervised child writes one byte here once serving
-    banner: bool = True
-    access_log: bool = False
-
-    # Filled by resolve().
-    grpc_host: str = field(default="", init=False)
-    grpc_port: int = field(default=0, init=False)
-    http_host: str = field(default="", init=False)
-    http_port: int = field(default=0, init=False)
-    resolved: bool = field(default=False, init=False)
-
-    def replace(self, **changes: Any) -> "Config":
-        config = dataclasses.replace(self, **changes)
-        config.resolved = False
-        return config
-
-    def resolve(self) -> "Config":
-        """Fill defaults from Django settings and check every value once.
-
-        Django must be set up; the result is a copy, so a Config can be reused.
-        """
-        from django_socio_grpc.settings import grpc_settings
-
-        config = dataclasses.replace(self)
-        if config.grpc_address is None:
-            config.grpc_address = f"[::]:{grpc_settings.GRPC_CHANNEL_PORT}"
-        config.grpc_host, config.grpc_port = parse_address(config.grpc_address, grpc_settings.GRPC_CHANNEL_PORT, "gRPC")
-        if config.http_address is not None:
-            config.http_host, config.http_port = parse_address(config.http_address, 8000, "HTTP")
-        if config.grace is None:
-            config.grace = float(grpc_settings.GRACE_PERIOD)
-        if config.drain_delay is None:
-            config.drain_delay = float(grpc_settings.DRAIN_DELAY)
-        if config.health is None:
-            config.health = bool(grpc_settings.ENABLE_HEALTH_CHECK)
-        if config.reflection is None:
-            config.reflection = bool(grpc_settings.ENABLE_REFLECTION)
-        if config.handlers_hook is None:
-            # Imported by the gRPC side when serving: a supervisor never imports user code.
-            config.handlers_hook = grpc_settings.raw("ROOT_HANDLERS_HOOK")
-        if config.server_options is None:
-            config.server_options = [tuple(option) for option in grpc_settings.SERVER_OPTIONS]
-        if config.interceptors is None:
-            config.interceptors = list(grpc_settings.SERVER_INTERCEPTORS)
-        if config.maximum_concurrent_rpcs is None:
-            config.maximum_concurrent_rpcs = grpc_settings.MAXIMUM_CONCURRENT_RPCS
-        if config.tls_cert_chain_pairs is None:
-            config.tls_cert_chain_pairs = [tuple(pair) for pair in grpc_settings.PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH]
-        if config.tls_root_certificates is None:
-            config.tls_root_certificates = grpc_settings.ROOT_CERTIFICATES_PATH
-        if config.tls_require_client_auth is None:
-            config.tls_require_client_auth = bool(grpc_settings.REQUIRE_CLIENT_AUTH)
-        if config.healthz_path == "/healthz":
-            config.healthz_path = grpc_settings.HEALTHZ_PATH
-        if config.readyz_path == "/readyz":
-            config.readyz_path = grpc_settings.READYZ_PATH
-        for name in ("grace", "drain_delay"):
-            if getattr(config, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(config, name)}")
-        if config.max_workers < 1:
-            raise ConfigError(f"max_workers must be >= 1, got {config.max_workers}")
-        if config.workers < 1:
-            raise ConfigError(f"workers must be >= 1, got {config.workers}")
-        if config.backend not in ("aio", "threads"):
-            raise ConfigError(f"backend must be 'aio' or 'threads', got {config.backend!r}")
-        if config.loop not in ("auto", "asyncio", "uvloop"):
-            raise ConfigError(f"loop must be auto, asyncio or uvloop, got {config.loop!r}")
-        config.resolved = True
-        return config
-
-    @property
-    def use_uvloop(self) -> bool:
-        if self.loop == "asyncio":
-            return False
-        try:
-            import uvloop  # noqa: F401
-        except ImportError:
-            if self.loop == "uvloop":
-                raise ConfigError("--loop uvloop: uvloop is not installed (pip install uvloop)") from None
-            return False
-        return True
-
-    @property
-    def tls(self) -> bool:
-        return bool(self.tls_cert_chain_pairs)
+    if options.backend not in ("aio", "threads"):
+        raise ConfigError(f"backend must be 'aio' or 'threads', got {options.backend!r}")
+    if options.loop not in ("auto", "asyncio", "uvloop"):
+        raise ConfigError(f"loop must be auto, asyncio or uvloop, got {options.loop!r}")
+    for name in ("max_workers", "workers"):
+        value = getattr(options, name)
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    default_port = int(grpc_settings.GRPC_CHANNEL_PORT)
+    grpc_address = f"[::]:{default_port}" if options.grpc_address is UNSET else options.grpc_address
+    grpc_host, grpc_port = parse_address(grpc_address, default_port, "gRPC")
+    http_host, http_port = (None, 0)
+    if options.http_address is not None:
+        http_host, http_port = parse_address(options.http_address, 8000, "HTTP")
+    grace = float(_setting(options.grace, "GRACE_PERIOD"))
+    drain_delay = float(_setting(options.drain_delay, "DRAIN_DELAY"))
+    for name, number in (("grace", grace), ("drain_delay", drain_delay)):
+        if number < 0:
+            raise ConfigError(f"{name} must be >= 0, got {number:g}")
+    maximum = _setting(options.maximum_concurrent_rpcs, "MAXIMUM_CONCURRENT_RPCS")
+    if maximum is not None and (not isinstance(maximum, int) or maximum < 1):
+        raise ConfigError(f"MAXIMUM_CONCURRENT_RPCS must be None or an integer >= 1, got {maximum!r}")
+    hook = grpc_settings.raw("ROOT_HANDLERS_HOOK") if options.handlers_hook is UNSET else options.handlers_hook
+    return Config(
+        options=options,
+        backend=options.backend,
+        grpc_host=grpc_host,
+        grpc_port=grpc_port,
+        http_host=http_host,
+        http_port=http_port,
+        max_workers=options.max_workers,
+        grace=grace,
+        drain_delay=drain_delay,
+        loop=options.loop,
+        use_uvloop=_use_uvloop(options.loop),
+        dev=options.dev,
+        workers=options.workers,
+        health=bool(_setting(options.health, "ENABLE_HEALTH_CHECK")),
+        reflection=bool(_setting(options.reflection, "ENABLE_REFLECTION")),
+        # Imported by the gRPC side when serving: a supervisor never imports user code.
+        handlers_hook=hook,
+        server_options=_server_options(options.server_options),
+        interceptors=tuple(_setting(options.interceptors, "SERVER_INTERCEPTORS")),
+        maximum_concurrent_rpcs=maximum,
+        asgi_app=options.asgi_app,
+        healthz_path=_setting(options.healthz_path, "HEALTHZ_PATH"),
+        readyz_path=_setting(options.readyz_path, "READYZ_PATH"),
+        serve_static=_serve_static(options.serve_static),
+        tls=_tls(options),
+        http_tls=options.http_tls,
+        bind_retry=options.bind_retry,
+        ready_fd=options.ready_fd,
+        banner=options.banner,
+        access_log=options.access_log,
+    )

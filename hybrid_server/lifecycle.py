@@ -1,9 +1,16 @@
-"""The one state both sides read: STARTING -> SERVING -> DRAINING -> STOPPED."""
+"""The one state both sides read (STARTING -> SERVING -> DRAINING -> STOPPED), exit codes, and
+the one writer of `Error: ...` lines."""
 from __future__ import annotations
 
 import enum
+import sys
+import traceback
 
 import anyio
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # could not start, or a side failed while serving
+EXIT_FORCED = 130  # a second SIGINT stopped without waiting (128 + SIGINT, as shells report it)
 
 
 class State(enum.Enum):
@@ -16,9 +23,13 @@ class State(enum.Enum):
 class StartupError(Exception):
     """The server cannot start; the message says what and where. Exit code 1."""
 
-    def _with(self, cause: BaseException) -> "StartupError":
-        self.__cause__ = cause
-        return self
+
+def report_error(message: str, cause: BaseException | None = None) -> None:
+    """`Error: <message>` on stderr; the cause's traceback first when it is a bug rather than
+    an environment problem (a busy port, a missing file)."""
+    if cause is not None and not isinstance(cause, (OSError, RuntimeError)):
+        traceback.print_exception(cause, file=sys.stderr)
+    print(f"Error: {message}", file=sys.stderr, flush=True)
 
 
 class Lifecycle:

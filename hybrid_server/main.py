@@ -1,86 +1,39 @@
-"""`run()`: build a Config and serve it, in this process or under a supervisor."""
+"""`run()`: serve in this process, or under a supervisor (`--dev`, `--workers N`)."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 import time
 from typing import Any, NoReturn
 
-from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import SystemCheckError
-
-from hybrid_server.config import Config, ConfigError
-from hybrid_server.lifecycle import StartupError
-
-def setup_django() -> None:
-    """`django.setup()` unless that already happened (a plain script calling `run()`)."""
-    from django.apps import apps
-
-    if not apps.ready:
-        if not os.environ.get("DJANGO_SETTINGS_MODULE"):
-            raise StartupError("DJANGO_SETTINGS_MODULE is not set: hybrid_server.run() serves a Django project")
-        import django
-
-        django.setup()
+from hybrid_server.config import resolve
+from hybrid_server.options import Options
+from hybrid_server.serving import SETUP_ERRORS, report, run_system_checks, serve, setup_django
 
 
-def run_system_checks(dev: bool = False) -> None:
-    """Django's system checks, as `runserver` runs them; errors raise SystemCheckError.
-
-    In dev mode unapplied migrations are reported too, as `runserver` does.
-    """
-    from django.core.management.base import BaseCommand
-
-    command = BaseCommand()
-    command.check(display_num_errors=dev)
-    if dev:
-        command.check_migrations()
-
-
-def serve(config: Config, http_socket: socket.socket | None = None) -> int:
-    """Run one HybridServer in this process until it stops; returns the exit code."""
-    import anyio
-
-    from hybrid_server.server import HybridServer
-
-    server = HybridServer(config, http_socket=http_socket)
-    return anyio.run(server.serve, backend="asyncio", backend_options={"use_uvloop": config.use_uvloop})
-
-
-def _report(exc: BaseException) -> int:
-    if isinstance(exc, SystemCheckError):
-        print(exc, file=sys.stderr, flush=True)
-    else:
-        print(f"Error: {exc}", file=sys.stderr, flush=True)
-    return 1
-
-
-def run(config: Config | None = None, **kwargs: Any) -> int:
+def run(options: Options | None = None, **changes: Any) -> int:
     """Serve gRPC (and HTTP when `http_address` is set) until stopped; returns the exit code.
 
-    Keywords are Config fields: `grpc_address`, `http_address`, `grace`, `drain_delay`,
+    Keywords are `Options` fields: `grpc_address`, `http_address`, `grace`, `drain_delay`,
     `max_workers`, `backend`, `loop`, `dev`, `workers`, ...
     """
     try:
+        options = (options or Options()).replace(**changes)
         setup_django()
-        config = config or Config()
-        if kwargs:
-            config = config.replace(**kwargs)
-        resolved = config.resolve()
-        if resolved.dev:
+        config = resolve(options)
+        if config.dev:
             from hybrid_server.supervisors.reload import run_reloader
 
-            return run_reloader(config, resolved)
-        if resolved.workers > 1:
+            return run_reloader(config)
+        if config.workers > 1:
             from hybrid_server.supervisors.workers import run_workers
 
-            return run_workers(config, resolved)
+            return run_workers(config)
         run_system_checks()
-        return serve(resolved)
-    except (ConfigError, StartupError, ImproperlyConfigured, SystemCheckError) as exc:
-        return _report(exc)
+    except SETUP_ERRORS as exc:
+        return report(exc)
+    return serve(config)
 
 
 def _exit_blockers() -> list[threading.Thread]:
@@ -113,15 +66,3 @@ def exit_process(code: int) -> NoReturn:
     if busy:
         os._exit(code)
     sys.exit(code)
-
-
-def run_supervised(config: Config, grpc_port: int, http_socket: socket.socket | None, dev: bool) -> int:
-    """The serving side of a supervised child: the supervisor fixed the ports."""
-    try:
-        setup_django()
-        resolved = config.replace(dev=False).resolve()
-        resolved.grpc_port = grpc_port
-        run_system_checks(dev=dev)
-        return serve(resolved, http_socket)
-    except (ConfigError, StartupError, ImproperlyConfigured, SystemCheckError) as exc:
-        return _report(exc)

@@ -9,35 +9,37 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
+import os
 import signal
-import sys
 import threading
-import traceback
 from typing import Any
 
 import anyio
+import anyio.abc
 
-from hybrid_server.config import Config
-from hybrid_server.grpc_side import GrpcSide
-from hybrid_server.http_side import HttpSide
-from hybrid_server.lifecycle import Lifecycle, StartupError, State
+from hybrid_server.config import Config, resolve
+from hybrid_server.grpc.side import GrpcSide
+from hybrid_server.http.side import HttpSide
+from hybrid_server.lifecycle import EXIT_FAILURE, EXIT_FORCED, EXIT_OK, Lifecycle, StartupError, State, report_error
+from hybrid_server.logs import ensure_log_output
+from hybrid_server.options import Options
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_FORCED = 130
+__all__ = ["EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "HybridServer"]
 
 
 class HybridServer:
-    def __init__(self, config: Config, *, http_socket: Any = None, install_signal_handlers: bool | None = None) -> None:
-        self.config = config if config.resolved else config.resolve()
+    def __init__(self, config: Config | Options, *, http_socket: Any = None, install_signal_handlers: bool | None = None) -> None:
+        self.config = config if isinstance(config, Config) else resolve(config)
         self.lifecycle = Lifecycle()
         self.grpc = GrpcSide(self.config)
-        self.http = HttpSide(self.config, self.lifecycle, http_socket) if self.config.http_address is not None else None
+        self.http = HttpSide(self.config, self.lifecycle, http_socket) if self.config.with_http else None
         if install_signal_handlers is None:
             install_signal_handlers = threading.current_thread() is threading.main_thread()
         self.install_signal_handlers = install_signal_handlers
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Thread-safe views of the state, for whoever runs this server from another thread.
+        self.serving = threading.Event()
+        self.stopped = threading.Event()
         self._http_done = anyio.Event()
         self._http_error: BaseException | None = None
 
@@ -67,6 +69,7 @@ class HybridServer:
             return code
         finally:
             self.lifecycle.state = State.STOPPED
+            self.stopped.set()
 
     # ------------------------------------------------------------------ phases
 
@@ -74,9 +77,10 @@ class HybridServer:
         try:
             await self._startup(tg)
         except Exception as exc:  # whatever stops start-up: say it, release everything, exit 1
-            if not isinstance(exc, StartupError):
-                exc = StartupError(f"start-up failed: {type(exc).__name__}: {exc}")._with(exc)
-            _error(str(exc), exc.__cause__)
+            if isinstance(exc, StartupError):
+                report_error(str(exc), exc.__cause__)
+            else:
+                report_error(f"start-up failed: {type(exc).__name__}: {exc}", exc)
             await self._abort_startup()
             return EXIT_FAILURE
         # Everything start-up made (Django, the apps, grpc) lives as long as the process: move it
@@ -84,6 +88,7 @@ class HybridServer:
         gc.collect()
         gc.freeze()
         self.lifecycle.state = State.SERVING
+        self.serving.set()
         if self.config.banner:
             self._print_banner()
         if self.config.ready_fd is not None:
@@ -92,7 +97,7 @@ class HybridServer:
         await self.lifecycle.drain_requested.wait()
         await self._drain()
         if self.lifecycle.failure is not None:
-            _error(self.lifecycle.reason, None)
+            report_error(self.lifecycle.reason)
             return EXIT_FAILURE
         if self.lifecycle.force_requested.is_set():
             return EXIT_FORCED
@@ -137,16 +142,9 @@ class HybridServer:
     async def _watch_grpc(self) -> None:
         """Notice a gRPC server that terminated without being asked to, and stop the HTTP side too.
 
-        Polls with a timeout: cancelling a bare `wait_for_termination()` would cancel the
-        server's own shutdown future and lose the grace period.
         """
-        server = self.grpc.server
         while self.lifecycle.state is State.SERVING:
-            if self.grpc.is_aio:
-                timed_out = await server.wait_for_termination(timeout=0.5)
-            else:
-                timed_out = await anyio.to_thread.run_sync(server.wait_for_termination, 0.5, abandon_on_cancel=True)
-            if not timed_out and self.lifecycle.state is State.SERVING:
+            if await self.grpc.terminated(0.5) and self.lifecycle.state is State.SERVING:
                 self.lifecycle.fail("gRPC server terminated unexpectedly")
 
     async def _drain(self) -> None:
@@ -210,17 +208,18 @@ class HybridServer:
 
         config = self.config
         backend = "grpc.aio" if self.grpc.is_aio else "grpc thread pool"
+        tls = " (TLS)" if config.tls is not None else ""
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
         loop = "uvloop" if loop == "uvloop" else "asyncio"
         lines = [
             f"hybrid-server {__version__} (Django {django.get_version()}, {backend} on {loop}, "
             f"{config.max_workers} sync workers)",
-            f"gRPC server listening on {config.grpc_host}:{self.grpc.port}{' (TLS)' if config.tls else ''}",
+            f"gRPC server listening on {config.grpc_host}:{self.grpc.port}{tls}",
         ]
         if self.grpc.services:
             lines.append(f"  services: {', '.join(self.grpc.services)}")
         if self.http is not None:
-            scheme = "https" if config.tls and config.http_tls else "http"
+            scheme = "https" if config.http_over_tls else "http"
             lines.append(f"HTTP server listening on {scheme}://{config.http_host}:{self.http.port}")
             probes = [p for p in (config.healthz_path, config.readyz_path) if p]
             if probes:
@@ -230,31 +229,8 @@ class HybridServer:
 
 
 def _tell_supervisor(fd: int) -> None:
-    import os
-
     try:
         os.write(fd, b"1")
         os.close(fd)
     except OSError:
         pass
-
-
-REQUEST_LOGGER = "django_socio_grpc.request"
-
-
-def ensure_log_output() -> None:
-    """Show the per-RPC log on stdout, like the banner, unless logging is configured for it."""
-    logger = logging.getLogger(REQUEST_LOGGER)
-    if logger.hasHandlers():
-        return
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.INFO)
-
-
-def _error(message: str, cause: BaseException | None) -> None:
-    if cause is not None and not isinstance(cause, (OSError, RuntimeError)):
-        traceback.print_exception(cause, file=sys.stderr)
-    print(f"Error: {message}", file=sys.stderr, flush=True)

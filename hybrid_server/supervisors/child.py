@@ -16,10 +16,10 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+
 @dataclass
 class Orders:
-    config: Any  # an unresolved hybrid_server.Config
-    grpc_port: int
+    options: Any  # hybrid_server.Options, with the gRPC port fixed by the supervisor
     http_fd: int | None
     sys_path: list[str]
     dev: bool
@@ -45,6 +45,7 @@ def _preload() -> None:
     import uvicorn.protocols.http.h11_impl  # noqa: F401
 
     import hybrid_server.server  # noqa: F401
+    import hybrid_server.serving  # noqa: F401
 
     for optional in ("uvloop", "uvicorn.protocols.http.httptools_impl"):
         try:
@@ -57,12 +58,12 @@ def _serve(orders: Orders) -> int:
     for entry in reversed(orders.sys_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    from hybrid_server.main import run_supervised
+    from hybrid_server.serving import serve_options
 
     http_socket = None
     if orders.http_fd is not None:
         http_socket = socket.socket(fileno=orders.http_fd)
-    return run_supervised(orders.config, orders.grpc_port, http_socket, dev=orders.dev)
+    return serve_options(orders.options, http_socket, dev_checks=orders.dev)
 
 
 def _die_with_parent() -> None:

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from hybrid_server.config import Config
+from hybrid_server.options import Options
 from hybrid_server.supervisors.child import Orders
 
 
@@ -47,10 +47,10 @@ class ChildProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def activate(self, config: Config, grpc_port: int, http_socket: socket.socket | None, dev: bool) -> None:
+    def activate(self, options: Options, http_socket: socket.socket | None, dev: bool) -> None:
+        """Hand the standby its orders: `options` name the gRPC address to bind (a fixed port)."""
         orders = Orders(
-            config=config.replace(ready_fd=self._ready_write),
-            grpc_port=grpc_port,
+            options=options.replace(ready_fd=self._ready_write, dev=False),
             http_fd=http_socket.fileno() if http_socket is not None else None,
             sys_path=[entry for entry in sys.path if entry],
             dev=dev,

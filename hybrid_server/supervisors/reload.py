@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_server.config import Config
-from hybrid_server.http_side import bind_socket
+from hybrid_server.http.side import bind_socket
 from hybrid_server.supervisors.process import ChildProcess, free_port
 
 
@@ -102,13 +102,10 @@ def _python_filter() -> Any:
 
 
 class Reloader:
-    def __init__(self, config: Config, resolved: Config) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.resolved = resolved
-        self.grpc_port = resolved.grpc_port or free_port(resolved.grpc_host)
-        self.http_socket = (
-            bind_socket(resolved.http_host, resolved.http_port) if resolved.http_address is not None else None
-        )
+        grpc_port = config.grpc_port or free_port(config.grpc_host)
+        self.http_socket = bind_socket(config.http_host, config.http_port) if config.http_host is not None else None
         self.stop_event = threading.Event()
         self.active: ChildProcess | None = None
         self.standby: ChildProcess | None = None
@@ -117,7 +114,9 @@ class Reloader:
         # The next child binds while its predecessor drains: it retries the gRPC port until
         # the old server has let go of it (at once, unless calls are still in flight).
         # No drain delay between reloads: nothing balances load in front of a dev server.
-        self.child_config = config.replace(bind_retry=(resolved.grace or 0) + 5, drain_delay=0)
+        self.child_options = config.options.replace(
+            grpc_address=f"{config.grpc_host}:{grpc_port}", bind_retry=config.grace + 5, drain_delay=0
+        )
         self.broken = BrokenAnswerer(self.http_socket)
 
     # ------------------------------------------------------------------ signals
@@ -137,7 +136,7 @@ class Reloader:
         self.broken.stop()
         child = self.standby or ChildProcess(self.http_socket)
         self.standby = None
-        child.activate(self.child_config, self.grpc_port, self.http_socket, dev=True)
+        child.activate(self.child_options, self.http_socket, dev=True)
         self.active = child
         self.standby = ChildProcess(self.http_socket)
 
@@ -145,7 +144,7 @@ class Reloader:
         """Stop the serving child and activate the standby at once; the two overlap briefly."""
         if self.active is not None:
             self.active.terminate()
-            self.retiring.append((self.active, time.monotonic() + (self.resolved.grace or 0) + 5))
+            self.retiring.append((self.active, time.monotonic() + self.config.grace + 5))
             self.active = None
         self._start_active()
 
@@ -158,7 +157,7 @@ class Reloader:
                 self.retiring.remove((child, deadline))
 
     def _stop_all(self) -> None:
-        timeout = (self.resolved.grace or 0) + 5
+        timeout = self.config.grace + 5
         if self.http_socket is not None:  # refuse new connections at once, as one process does
             self.http_socket.close()
             self.http_socket = None
@@ -211,5 +210,5 @@ class Reloader:
                 signal.signal(sig, handler)
 
 
-def run_reloader(config: Config, resolved: Config) -> int:
-    return Reloader(config, resolved).run()
+def run_reloader(config: Config) -> int:
+    return Reloader(config).run()

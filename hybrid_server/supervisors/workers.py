@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from hybrid_server.config import Config
-from hybrid_server.http_side import bind_socket
+from hybrid_server.http.side import bind_socket
 from hybrid_server.supervisors.process import ChildProcess, free_port
 
 BACKOFF_START = 0.5
@@ -29,14 +29,12 @@ class _Slot:
 
 
 class WorkerSupervisor:
-    def __init__(self, config: Config, resolved: Config) -> None:
-        self.resolved = resolved
-        self.count = resolved.workers
-        self.grpc_port = resolved.grpc_port or free_port(resolved.grpc_host)
-        self.http_socket = (
-            bind_socket(resolved.http_host, resolved.http_port) if resolved.http_address is not None else None
-        )
-        self.child_config = config
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.count = config.workers
+        self.grpc_port = config.grpc_port or free_port(config.grpc_host)
+        self.http_socket = bind_socket(config.http_host, config.http_port) if config.http_host is not None else None
+        self.child_options = config.options.replace(grpc_address=f"{config.grpc_host}:{self.grpc_port}")
         self.slots = [_Slot() for _ in range(self.count)]
         self.stopping = False
         self.failed = False
@@ -47,7 +45,7 @@ class WorkerSupervisor:
 
     def _spawn(self, slot: _Slot) -> None:
         child = ChildProcess(self.http_socket)
-        child.activate(self.child_config, self.grpc_port, self.http_socket, dev=False)
+        child.activate(self.child_options, self.http_socket, dev=False)
         slot.child, slot.started, slot.restart_at = child, time.monotonic(), None
 
     def _forward(self, signum: int) -> None:
@@ -102,13 +100,13 @@ class WorkerSupervisor:
 
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        http = f", HTTP on {self.resolved.http_host}:{self.http_socket.getsockname()[1]}" if self.http_socket else ""
+        http = f", HTTP on {self.config.http_host}:{self.http_socket.getsockname()[1]}" if self.http_socket else ""
         try:
             for slot in self.slots:
                 self._spawn(slot)
             pids = ", ".join(str(slot.child.pid) for slot in self.slots if slot.child)
             print(
-                f"Supervisor started {self.count} workers (pids {pids}) on gRPC {self.resolved.grpc_host}:{self.grpc_port}{http}.",
+                f"Supervisor started {self.count} workers (pids {pids}) on gRPC {self.config.grpc_host}:{self.grpc_port}{http}.",
                 flush=True,
             )
             while not self.stopping:
@@ -119,7 +117,7 @@ class WorkerSupervisor:
                     self._watch(slot)
                 time.sleep(0.05)
             codes = []
-            deadline = time.monotonic() + (self.resolved.grace or 0) + (self.resolved.drain_delay or 0) + 10
+            deadline = time.monotonic() + self.config.grace + self.config.drain_delay + 10
             for slot in self.slots:
                 if slot.child is None:
                     continue
@@ -141,5 +139,5 @@ class WorkerSupervisor:
                 signal.signal(sig, handler)
 
 
-def run_workers(config: Config, resolved: Config) -> int:
-    return WorkerSupervisor(config, resolved).run()
+def run_workers(config: Config) -> int:
+    return WorkerSupervisor(config).run()

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from hybrid_server.cli import add_serving_arguments, config_from_options
+from hybrid_server.options import add_serving_arguments, options_from_arguments
 
 
 class Command(BaseCommand):
@@ -15,4 +15,4 @@ class Command(BaseCommand):
         from hybrid_server import run
         from hybrid_server.main import exit_process
 
-        exit_process(run(config_from_options(options, self.backend)))
+        exit_process(run(options_from_arguments(options, self.backend)))

@@ -1,0 +1,1 @@
+"""The gRPC side: runtime, server handle, backends, TLS, health and reflection."""

@@ -1,0 +1,189 @@
+"""`ServerHandle`: the server as the `ROOT_HANDLERS_HOOK` sees it.
+
+Whatever the hook adds — through `AppHandlerRegistry` or a generated `add_XServicer_to_server`
+called directly — passes through here: every request deserializer is guarded, every method
+handler whose behaviour offers `bind_runtime(runtime)` is bound to this server's runtime (the
+app's servicers are built that way: no global carries the runtime), and every method is
+recorded, so health, reflection, the banner and other transports know every service.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import grpc
+
+from hybrid_server.grpc.guard import UndecodableRequest, guard_deserializer
+from hybrid_server.grpc.runtime import Runtime
+
+BIND_ATTRIBUTE = "bind_runtime"
+_KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
+@dataclass(frozen=True)
+class MethodRecord:
+    """One method as added to the server; `rebind` serves it under another runtime."""
+
+    service: str
+    method: str
+    handler: Any  # the grpc.RpcMethodHandler given to the server (guarded, bound)
+    rebind: Callable[[Runtime], Callable[..., Any]] | None
+
+    @property
+    def path(self) -> str:
+        return f"/{self.service}/{self.method}"
+
+
+class ServerHandle:
+    """Forwards to the real server; adding handlers goes through `_adopt`."""
+
+    def __init__(self, server: Any, runtime: Runtime) -> None:
+        self._server = server
+        self.runtime = runtime
+        self.methods: dict[str, MethodRecord] = {}
+        self.services: list[str] = []  # full names, in the order they were added
+        self._generic: list[Any] = []
+
+    # ------------------------------------------------------------------ what grpc calls
+
+    def add_generic_rpc_handlers(self, generic_handlers: Iterable[Any]) -> None:
+        adopted = []
+        for generic in generic_handlers:
+            service = getattr(generic, "_name", None)
+            handlers = getattr(generic, "_method_handlers", None)
+            if isinstance(service, str) and isinstance(handlers, dict):
+                self._adopt(service, handlers)
+            else:
+                generic = _GuardedGenericHandler(generic, self.runtime)
+                self._generic.append(generic)
+            adopted.append(generic)
+        self._server.add_generic_rpc_handlers(tuple(adopted))
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: dict[str, Any]) -> None:
+        self._adopt(service_name, method_handlers)
+        self._server.add_registered_method_handlers(service_name, method_handlers)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+    # ------------------------------------------------------------------ adoption
+
+    def _adopt(self, service: str, handlers: dict[str, Any]) -> None:
+        """Guard and bind `handlers` in place (grpc's generated code passes the same dict to
+        both registration calls), record each method once."""
+        if service not in self.services:
+            self.services.append(service)
+        for method, handler in list(handlers.items()):
+            path = f"/{service}/{method}"
+            if path in self.methods and self.methods[path].handler is handler:
+                continue
+            adopted, rebind = self._prepare(handler)
+            handlers[method] = adopted
+            self.methods[path] = MethodRecord(service, method, adopted, rebind)
+
+    def _prepare(self, handler: Any) -> tuple[Any, Callable[[Runtime], Any] | None]:
+        kind = _kind(handler)
+        if kind is None:
+            return handler, None
+        behaviour = getattr(handler, kind)
+        rebind = getattr(behaviour, BIND_ATTRIBUTE, None)
+        if not callable(rebind):
+            rebind = None
+        guarded = guard_deserializer(handler.request_deserializer)
+        if rebind is not None:
+            behaviour = rebind(self.runtime)
+        elif guarded is not handler.request_deserializer:
+            behaviour = reject_undecodable(behaviour, handler.request_streaming, self.runtime)
+        return handler._replace(request_deserializer=guarded, **{kind: behaviour}), rebind
+
+
+def _kind(handler: Any) -> str | None:
+    for kind in _KINDS:
+        if getattr(handler, kind, None) is not None:
+            return kind
+    return None
+
+
+class _GuardedGenericHandler(grpc.GenericRpcHandler):
+    """A hand-written `GenericRpcHandler`: its handlers are guarded as they are looked up."""
+
+    def __init__(self, inner: Any, runtime: Runtime) -> None:
+        self._inner = inner
+        self._runtime = runtime
+
+    def service(self, handler_call_details: Any) -> Any:
+        handler = self._inner.service(handler_call_details)
+        kind = _kind(handler) if handler is not None else None
+        if kind is None:
+            return handler
+        guarded = guard_deserializer(handler.request_deserializer)
+        if guarded is handler.request_deserializer:
+            return handler
+        behaviour = reject_undecodable(getattr(handler, kind), handler.request_streaming, self._runtime)
+        return handler._replace(request_deserializer=guarded, **{kind: behaviour})
+
+
+# --------------------------------------------------------------------------- foreign handlers
+
+
+def _rejection(request: Any) -> UndecodableRequest | None:
+    return request if request.__class__ is UndecodableRequest else None
+
+
+def reject_undecodable(behaviour: Callable[..., Any], request_streaming: bool, runtime: Runtime) -> Callable[..., Any]:
+    """Wrap a behaviour the app did not build (health, reflection, a hand-written servicer) so
+    that an undecodable request ends its RPC with INVALID_ARGUMENT instead of reaching it."""
+    if inspect.iscoroutinefunction(behaviour):
+
+        async def coroutine(request: Any, context: Any) -> Any:
+            request = _checked_async(request, context) if request_streaming else request
+            bad = None if request_streaming else _rejection(request)
+            if bad is not None:
+                await context.abort(bad.code, bad.details)
+            return await behaviour(request, context)
+
+        return coroutine
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def generator(request: Any, context: Any) -> Any:
+            request = _checked_async(request, context) if request_streaming else request
+            bad = None if request_streaming else _rejection(request)
+            if bad is not None:
+                await context.abort(bad.code, bad.details)
+            async for item in behaviour(request, context):
+                yield item
+
+        return generator
+
+    def function(request: Any, context: Any) -> Any:
+        request = _checked_sync(request, context) if request_streaming else request
+        bad = None if request_streaming else _rejection(request)
+        if bad is not None:
+            _abort_sync(context, bad)
+        return behaviour(request, context)
+
+    return function
+
+
+def _abort_sync(context: Any, bad: UndecodableRequest) -> None:
+    result = context.abort(bad.code, bad.details)
+    if inspect.isawaitable(result):  # grpc.aio's context, seen from a sync handler's thread
+        result.close()
+        context.set_code(bad.code)
+        context.set_details(bad.details)
+        raise RuntimeError(bad.details)
+
+
+async def _checked_async(requests: Any, context: Any) -> Any:
+    async for item in requests:
+        if item.__class__ is UndecodableRequest:
+            await context.abort(item.code, item.details)
+        yield item
+
+
+def _checked_sync(requests: Any, context: Any) -> Any:
+    for item in requests:
+        if item.__class__ is UndecodableRequest:
+            _abort_sync(context, item)
+        yield item

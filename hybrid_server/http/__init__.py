@@ -1,0 +1,1 @@
+"""The HTTP side: uvicorn embedding, probes and the Django ASGI app."""

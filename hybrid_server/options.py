@@ -1,0 +1,122 @@
+"""`Options`: what a command or `run()` asked for, unresolved; the one home of defaults.
+
+Picklable, so a supervisor hands them to its children as they are; each serving process turns
+them into a frozen `Config` once (`hybrid_server.config.resolve`). A field left `UNSET` is
+filled from `settings.GRPC_FRAMEWORK` there; `None` is a value ("off"), never "not set".
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Union
+
+Backend = Literal["aio", "threads"]
+LoopName = Literal["auto", "asyncio", "uvloop"]
+
+
+class Unset(enum.Enum):
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = Unset.UNSET
+DEFAULT_HTTP_ADDRESS = "127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class Options:
+    """One run as asked for. `grpc_address`/`http_address` are `host:port` strings (`[::]:0`
+    and friends accepted); `http_address=None` serves gRPC only."""
+
+    grpc_address: Union[str, Unset] = UNSET  # UNSET: [::]:GRPC_CHANNEL_PORT
+    http_address: str | None = None
+    backend: Backend = "aio"
+    max_workers: int = 10
+    grace: Union[float, Unset] = UNSET  # GRACE_PERIOD
+    drain_delay: Union[float, Unset] = UNSET  # DRAIN_DELAY
+    loop: LoopName = "auto"
+    dev: bool = False
+    workers: int = 1
+    reflection: Union[bool, Unset] = UNSET  # ENABLE_REFLECTION
+    health: Union[bool, Unset] = UNSET  # ENABLE_HEALTH_CHECK
+    # gRPC server construction.
+    handlers_hook: Union[Callable[[Any], Any], str, Unset] = UNSET  # ROOT_HANDLERS_HOOK
+    server_options: Union[list[tuple[str, Any]], Unset] = UNSET  # SERVER_OPTIONS
+    interceptors: Union[list[Any], Unset] = UNSET  # SERVER_INTERCEPTORS
+    maximum_concurrent_rpcs: Union[int, None, Unset] = UNSET  # MAXIMUM_CONCURRENT_RPCS
+    # HTTP side.
+    asgi_app: Any = None  # an ASGI app or import string; None: ASGI_APPLICATION or Django's
+    healthz_path: Union[str, None, Unset] = UNSET  # HEALTHZ_PATH; None: no probe
+    readyz_path: Union[str, None, Unset] = UNSET  # READYZ_PATH; None: no probe
+    serve_static: Union[bool, Unset] = UNSET  # DEBUG and staticfiles installed
+    # TLS (gRPC, and HTTP unless http_tls is False).
+    tls_cert_chain_pairs: Union[list[tuple[str, str]], Unset] = UNSET  # PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH
+    tls_root_certificates: Union[str, None, Unset] = UNSET  # ROOT_CERTIFICATES_PATH
+    tls_require_client_auth: Union[bool, Unset] = UNSET  # REQUIRE_CLIENT_AUTH
+    http_tls: bool = True
+    # Output and supervision.
+    bind_retry: float = 0.0  # seconds to keep retrying a busy gRPC port (a reload's predecessor)
+    ready_fd: int | None = None  # a supervised child writes one byte here once serving
+    banner: bool = True
+    access_log: bool = False
+
+    def replace(self, **changes: Any) -> "Options":
+        return dataclasses.replace(self, **changes)
+
+
+DEFAULTS = Options()
+
+
+def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by `grpcrunaioserver` and `grpcrunserver`; defaults from `Options`."""
+    parser.add_argument(
+        "address", nargs="?", default=None,
+        help="gRPC address, host:port (default [::]:GRPC_CHANNEL_PORT, port 0 picks a free port)",
+    )
+    parser.add_argument(
+        "--max-workers", type=int, default=DEFAULTS.max_workers,
+        help=f"threads for sync code (default {DEFAULTS.max_workers})",
+    )
+    parser.add_argument(
+        "--with-http", nargs="?", const=DEFAULT_HTTP_ADDRESS, default=None, metavar="HTTP_ADDR",
+        help=f"also serve the Django ASGI app over HTTP (default address {DEFAULT_HTTP_ADDRESS})",
+    )
+    parser.add_argument("--grace", type=float, default=None, help="seconds in-flight calls get on stop (default GRACE_PERIOD, 10)")
+    parser.add_argument("--drain-delay", type=float, default=None, help="seconds to keep serving after readiness flips (default DRAIN_DELAY, 0)")
+    parser.add_argument(
+        "--loop", choices=["auto", "asyncio", "uvloop"], default=DEFAULTS.loop,
+        help="event loop (auto: uvloop when installed)",
+    )
+    parser.add_argument("--dev", action="store_true", help="reload on code changes and run Django's checks")
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULTS.workers,
+        help=f"worker processes sharing the ports (default {DEFAULTS.workers})",
+    )
+    parser.add_argument("--reflection", action="store_true", default=None, help="enable gRPC server reflection")
+    parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
+
+
+def options_from_arguments(arguments: dict[str, Any], backend: Backend) -> Options:
+    """A command's parsed arguments -> Options; an argument left out stays UNSET."""
+
+    def given(name: str) -> Any:
+        value = arguments.get(name)
+        return UNSET if value is None else value
+
+    return Options(
+        grpc_address=given("address"),
+        http_address=arguments.get("with_http"),
+        backend=backend,
+        max_workers=arguments.get("max_workers", DEFAULTS.max_workers),
+        grace=given("grace"),
+        drain_delay=given("drain_delay"),
+        loop=arguments.get("loop", DEFAULTS.loop),
+        dev=bool(arguments.get("dev")),
+        workers=arguments.get("workers", DEFAULTS.workers),
+        reflection=given("reflection"),
+        access_log=bool(arguments.get("access_log")),
+    )
