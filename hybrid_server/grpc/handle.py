@@ -168,7 +168,7 @@ def reject_undecodable(behaviour: Callable[..., Any], request_streaming: bool, r
 
 def _abort_sync(context: Any, bad: UndecodableRequest) -> None:
     result = context.abort(bad.code, bad.details)
-    if inspect.isawaitable(result):  # grpc.aio's context, seen from a sync handler's thread
+    if inspect.iscoroutine(result):  # grpc.aio's context, seen from a sync handler's thread
         result.close()
         context.set_code(bad.code)
         context.set_details(bad.details)

@@ -76,7 +76,7 @@ class HttpSide:
             lifespan="off",  # Django's ASGI handler refuses lifespan
             log_config=None,  # leave Django's logging alone
             access_log=config.access_log,
-            timeout_graceful_shutdown=max(config.grace, 0.01),
+            timeout_graceful_shutdown=max(config.grace, 0.01),  # type: ignore[arg-type]  # a float works
             server_header=False,
             **_ssl_options(config),
         )

@@ -28,8 +28,9 @@ class ChildProcess:
 
     def __init__(self, http_socket: socket.socket | None = None) -> None:
         # The child writes one byte here once it serves: a failed start is told from a crash.
-        self._ready_read, ready_write = os.pipe()
-        os.set_blocking(self._ready_read, False)
+        ready_read, ready_write = os.pipe()
+        self._ready_read: int | None = ready_read
+        os.set_blocking(ready_read, False)
         fds = (ready_write,) if http_socket is None else (ready_write, http_socket.fileno())
         try:
             self.proc = subprocess.Popen(
