@@ -7,7 +7,7 @@ EXAMPLE := example
 HTTP_ADDR ?= 127.0.0.1:8000
 GRPC_ADDR ?= 127.0.0.1:50051
 
-.PHONY: venv run test bench protos migrate clean
+.PHONY: venv run test lint bench protos migrate clean
 
 venv: $(STAMP)
 
@@ -26,7 +26,13 @@ protos: venv
 run: migrate protos
 	cd $(EXAMPLE) && ../$(PY) manage.py grpcrunaioserver $(GRPC_ADDR) --with-http $(HTTP_ADDR)
 
-test: venv
+# Lint, the static import checks (the engine never imports the app; no cycles), types, then the suite.
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) tests/imports_check.py
+	$(PY) -m mypy
+
+test: lint
 	$(PY) -m pytest
 
 # `make bench` (~5 min), `make bench BENCH_ARGS=--quick` (~1 min), BENCH_ARGS='--only unary,http'.

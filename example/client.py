@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # so that `library.grpc` imports
 
-import grpc  # noqa: E402
-from google.protobuf import empty_pb2  # noqa: E402
+import grpc
+from google.protobuf import empty_pb2
 
 try:
-    from library.grpc import library_pb2, library_pb2_grpc  # noqa: E402
+    from library.grpc import library_pb2, library_pb2_grpc
 except ImportError as exc:
     sys.exit(f"error: {exc}; run `python manage.py generateproto` in {Path(__file__).resolve().parent} first")
 

@@ -6,8 +6,9 @@ only place that checks values; everything downstream reads plain attributes.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from hybrid_server.options import UNSET, Backend, LoopName, Options
 
@@ -118,7 +119,10 @@ def _server_options(value: Any) -> tuple[tuple[str, Any], ...]:
     result = []
     for index, entry in enumerate(entries):
         if isinstance(entry, (str, bytes)) or not hasattr(entry, "__iter__") or len(entry) != 2 or not isinstance(entry[0], str):
-            raise ConfigError(f"{where}[{index}] must be a (name, value) pair such as ('grpc.max_receive_message_length', 4194304), got {entry!r}")
+            raise ConfigError(
+                f"{where}[{index}] must be a (name, value) pair such as "
+                f"('grpc.max_receive_message_length', 4194304), got {entry!r}"
+            )
         name, option = entry
         if not isinstance(option, (int, str, bytes)):
             raise ConfigError(f"{where}[{index}] {name!r}: the value must be an int or a string, got {option!r}")
@@ -133,7 +137,9 @@ def _tls(options: Options) -> Tls | None:
     checked = []
     for pair in pairs:
         if isinstance(pair, (str, bytes)) or len(pair) != 2:
-            raise ConfigError(f"PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH: expected (key path, certificate path) pairs, got {pair!r}")
+            raise ConfigError(
+                f"PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH: expected (key path, certificate path) pairs, got {pair!r}"
+            )
         checked.append((str(pair[0]), str(pair[1])))
     return Tls(
         cert_chain_pairs=tuple(checked),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Union
+from typing import Any, Literal
 
 Backend = Literal["aio", "threads"]
 LoopName = Literal["auto", "asyncio", "uvloop"]
@@ -32,31 +33,31 @@ class Options:
     """One run as asked for. `grpc_address`/`http_address` are `host:port` strings (`[::]:0`
     and friends accepted); `http_address=None` serves gRPC only."""
 
-    grpc_address: Union[str, Unset] = UNSET  # UNSET: [::]:GRPC_CHANNEL_PORT
+    grpc_address: str | Unset = UNSET  # UNSET: [::]:GRPC_CHANNEL_PORT
     http_address: str | None = None
     backend: Backend = "aio"
     max_workers: int = 10
-    grace: Union[float, Unset] = UNSET  # GRACE_PERIOD
-    drain_delay: Union[float, Unset] = UNSET  # DRAIN_DELAY
+    grace: float | Unset = UNSET  # GRACE_PERIOD
+    drain_delay: float | Unset = UNSET  # DRAIN_DELAY
     loop: LoopName = "auto"
     dev: bool = False
     workers: int = 1
-    reflection: Union[bool, Unset] = UNSET  # ENABLE_REFLECTION
-    health: Union[bool, Unset] = UNSET  # ENABLE_HEALTH_CHECK
+    reflection: bool | Unset = UNSET  # ENABLE_REFLECTION
+    health: bool | Unset = UNSET  # ENABLE_HEALTH_CHECK
     # gRPC server construction.
-    handlers_hook: Union[Callable[[Any], Any], str, Unset] = UNSET  # ROOT_HANDLERS_HOOK
-    server_options: Union[list[tuple[str, Any]], Unset] = UNSET  # SERVER_OPTIONS
-    interceptors: Union[list[Any], Unset] = UNSET  # SERVER_INTERCEPTORS
-    maximum_concurrent_rpcs: Union[int, None, Unset] = UNSET  # MAXIMUM_CONCURRENT_RPCS
+    handlers_hook: Callable[[Any], Any] | str | Unset = UNSET  # ROOT_HANDLERS_HOOK
+    server_options: list[tuple[str, Any]] | Unset = UNSET  # SERVER_OPTIONS
+    interceptors: list[Any] | Unset = UNSET  # SERVER_INTERCEPTORS
+    maximum_concurrent_rpcs: int | Unset | None = UNSET  # MAXIMUM_CONCURRENT_RPCS
     # HTTP side.
     asgi_app: Any = None  # an ASGI app or import string; None: ASGI_APPLICATION or Django's
-    healthz_path: Union[str, None, Unset] = UNSET  # HEALTHZ_PATH; None: no probe
-    readyz_path: Union[str, None, Unset] = UNSET  # READYZ_PATH; None: no probe
-    serve_static: Union[bool, Unset] = UNSET  # DEBUG and staticfiles installed
+    healthz_path: str | Unset | None = UNSET  # HEALTHZ_PATH; None: no probe
+    readyz_path: str | Unset | None = UNSET  # READYZ_PATH; None: no probe
+    serve_static: bool | Unset = UNSET  # DEBUG and staticfiles installed
     # TLS (gRPC, and HTTP unless http_tls is False).
-    tls_cert_chain_pairs: Union[list[tuple[str, str]], Unset] = UNSET  # PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH
-    tls_root_certificates: Union[str, None, Unset] = UNSET  # ROOT_CERTIFICATES_PATH
-    tls_require_client_auth: Union[bool, Unset] = UNSET  # REQUIRE_CLIENT_AUTH
+    tls_cert_chain_pairs: list[tuple[str, str]] | Unset = UNSET  # PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH
+    tls_root_certificates: str | Unset | None = UNSET  # ROOT_CERTIFICATES_PATH
+    tls_require_client_auth: bool | Unset = UNSET  # REQUIRE_CLIENT_AUTH
     http_tls: bool = True
     # Output and supervision.
     bind_retry: float = 0.0  # seconds to keep retrying a busy gRPC port (a reload's predecessor)
@@ -64,7 +65,7 @@ class Options:
     banner: bool = True
     access_log: bool = False
 
-    def replace(self, **changes: Any) -> "Options":
+    def replace(self, **changes: Any) -> Options:
         return dataclasses.replace(self, **changes)
 
 
@@ -85,8 +86,13 @@ def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
         "--with-http", nargs="?", const=DEFAULT_HTTP_ADDRESS, default=None, metavar="HTTP_ADDR",
         help=f"also serve the Django ASGI app over HTTP (default address {DEFAULT_HTTP_ADDRESS})",
     )
-    parser.add_argument("--grace", type=float, default=None, help="seconds in-flight calls get on stop (default GRACE_PERIOD, 10)")
-    parser.add_argument("--drain-delay", type=float, default=None, help="seconds to keep serving after readiness flips (default DRAIN_DELAY, 0)")
+    parser.add_argument(
+        "--grace", type=float, default=None, help="seconds in-flight calls get on stop (default GRACE_PERIOD, 10)"
+    )
+    parser.add_argument(
+        "--drain-delay", type=float, default=None,
+        help="seconds to keep serving after readiness flips (default DRAIN_DELAY, 0)",
+    )
     parser.add_argument(
         "--loop", choices=["auto", "asyncio", "uvloop"], default=DEFAULTS.loop,
         help="event loop (auto: uvloop when installed)",

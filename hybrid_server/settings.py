@@ -7,7 +7,8 @@ are resolved lazily and cached until Django's `setting_changed` fires, so
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured

@@ -94,7 +94,7 @@ def format_ranges(numbers: list[int]) -> str:
     ordered = sorted(set(numbers))
     parts: list[str] = []
     start = previous = ordered[0]
-    for number in ordered[1:] + [None]:  # type: ignore[list-item]
+    for number in [*ordered[1:], None]:
         if number is not None and number == previous + 1:
             previous = number
             continue

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import path
+from library import views
 
 from django_socio_grpc.utils.servicer_register import AppHandlerRegistry
-from library import views
 
 urlpatterns = [
     path("", views.book_list, name="book-list"),

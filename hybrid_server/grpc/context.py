@@ -6,11 +6,12 @@ Anything beyond it is grpc-specific and may be missing elsewhere.
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import grpc
 
-Metadata = Sequence[Tuple[str, Any]]
+Metadata = Sequence[tuple[str, Any]]
 
 
 class RpcContext(Protocol):

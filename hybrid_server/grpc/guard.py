@@ -6,7 +6,8 @@ instead of raising, and the handler that receives it ends the RPC with INVALID_A
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 

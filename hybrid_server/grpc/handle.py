@@ -9,8 +9,9 @@ recorded, so health, reflection, the banner and other transports know every serv
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import grpc
 

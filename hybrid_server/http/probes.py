@@ -1,7 +1,8 @@
 """`/healthz` (alive) and `/readyz` (200 while serving, 503 otherwise) in front of the app."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import PlainTextResponse
 

@@ -28,23 +28,23 @@ class Orders:
         return base64.b64encode(pickle.dumps(self)) + b"\n"
 
     @staticmethod
-    def decode(line: bytes) -> "Orders":
+    def decode(line: bytes) -> Orders:
         return pickle.loads(base64.b64decode(line))
 
 
 def _preload() -> None:
     import anyio  # noqa: F401
-    import django  # noqa: F401
-    import django.core.asgi  # noqa: F401
-    import django.core.handlers.asgi  # noqa: F401
+    import django
+    import django.core.asgi
+    import django.core.handlers.asgi
     import django.db.models  # noqa: F401
-    import grpc  # noqa: F401
+    import grpc
     import grpc.aio  # noqa: F401
     import grpc_health.v1.health  # noqa: F401
-    import uvicorn  # noqa: F401
+    import uvicorn
     import uvicorn.protocols.http.h11_impl  # noqa: F401
 
-    import hybrid_server.server  # noqa: F401
+    import hybrid_server.server
     import hybrid_server.serving  # noqa: F401
 
     for optional in ("uvloop", "uvicorn.protocols.http.httptools_impl"):

@@ -21,7 +21,6 @@ from hybrid_server.config import Config
 from hybrid_server.http.side import bind_socket
 from hybrid_server.supervisors.process import ChildProcess, free_port
 
-
 _BROKEN_BODY = b"The server failed to start (see the console); it restarts on the next save.\n"
 _BROKEN_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"

@@ -31,7 +31,7 @@ class LiveServer:
 
     # ------------------------------------------------------------------ running
 
-    def start(self, timeout: float = 30.0) -> "LiveServer":
+    def start(self, timeout: float = 30.0) -> LiveServer:
         from hybrid_server.server import HybridServer
 
         self.server = server = HybridServer(self.options, install_signal_handlers=False)
@@ -65,7 +65,7 @@ class LiveServer:
             raise LiveServerError(f"the server did not stop within {timeout:g}s")
         return self.exit_code
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

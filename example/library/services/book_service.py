@@ -52,7 +52,7 @@ class BookService(GenericService):
         try:
             book = await self.get_queryset().aget(pk=request.id)
         except Book.DoesNotExist:
-            raise exceptions.NotFound(f"no book with id {request.id}")
+            raise exceptions.NotFound(f"no book with id {request.id}") from None
         return book_message(book)
 
     # ------------------------------------------------------------------ unary, sync ORM
