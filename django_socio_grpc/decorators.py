@@ -1,12 +1,13 @@
 """`grpc_action`: declares an RPC on a Service method and the messages it exchanges."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
 # A message declaration: a list of field dicts, or the name of an existing message
 # ("google.protobuf.Empty", "OtherMessage").
-MessageSpec = Union[list[dict[str, Any]], str]
+MessageSpec = list[dict[str, Any]] | str
 
 GRPC_ACTION_ATTR = "_grpc_action"
 

@@ -12,8 +12,9 @@ import asyncio
 import logging
 import queue
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
@@ -21,7 +22,7 @@ from django.core import signals
 from django.db import close_old_connections
 from django.utils.decorators import sync_and_async_middleware
 
-from django_socio_grpc.errors import classify
+from django_socio_grpc.rpc.errors import Aborted, mapped
 from django_socio_grpc.settings import grpc_settings
 
 logger = logging.getLogger("django_socio_grpc.request")
@@ -30,11 +31,14 @@ logger = logging.getLogger("django_socio_grpc.request")
 class _AccessLog:
     """One line per RPC on `django_socio_grpc.request`: method, status, duration, peer.
 
-    Failed RPCs are always logged (WARNING, or ERROR for UNKNOWN); successful ones at INFO
-    when LOG_OK_RESPONSE is set. Settings are read when the servicer is built, not per call.
+    Failed RPCs are always logged (WARNING, or ERROR for UNKNOWN and INTERNAL); successful ones
+    at INFO when LOG_OK_RESPONSE is set. The status is the one the RPC ends with (the error is
+    mapped before it reaches a middleware); the line of an unexpected error carries its
+    traceback, and the error is marked logged so that nothing logs it again. Settings are
+    read when the chain is built, not per call.
     """
 
-    __slots__ = ("log_ok", "ignored")
+    __slots__ = ("ignored", "log_ok")
 
     def __init__(self) -> None:
         self.log_ok = bool(grpc_settings.LOG_OK_RESPONSE)
@@ -46,6 +50,7 @@ class _AccessLog:
         if self.ignored and (call.action in self.ignored or call.full_action in self.ignored):
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
+        unlogged: Aborted | None = None
         if exc is None:
             level, code, note = logging.INFO, "OK", ""
         elif isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
@@ -53,15 +58,23 @@ class _AccessLog:
         else:
             status = _status_of(exc, call.context)
             level = logging.ERROR if status in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL) else logging.WARNING
-            code, note = status.name, f" ({type(exc).__name__})"
+            origin = exc.origin if isinstance(exc, Aborted) else exc
+            code, note = status.name, f" ({type(origin).__name__})"
+            if isinstance(exc, Aborted) and exc.unexpected and not exc.logged:
+                unlogged = exc
         if logger.isEnabledFor(level):
-            logger.log(level, "gRPC %s %s %.1fms peer=%s%s", call.full_action, code, elapsed_ms, _peer(call.context), note)
+            exc_info = unlogged.origin if unlogged is not None else None
+            logger.log(level, "gRPC %s %s %.1fms peer=%s%s", call.full_action, code, elapsed_ms, _peer(call.context), note,
+                       exc_info=exc_info)
+            if unlogged is not None:
+                unlogged.logged = True
 
 
 def _status_of(exc: BaseException, context: Any) -> grpc.StatusCode:
-    if isinstance(exc, grpc.aio.AbortError):
-        return _context_code(context) or grpc.StatusCode.UNKNOWN
-    return classify(exc)[0]
+    if isinstance(exc, Aborted):
+        return exc.code
+    # grpc.aio's own abort: the code is on the context (anything else is mapped before here)
+    return _context_code(context) or grpc.StatusCode.UNKNOWN
 
 
 def _context_code(context: Any) -> grpc.StatusCode | None:
@@ -80,7 +93,8 @@ def _peer(context: Any) -> str:
 
 @sync_and_async_middleware
 def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """The access log: see `_AccessLog`."""
+    """The access log: see `_AccessLog`. An error that an inner middleware raised is mapped
+    here (once), and the mapped error goes on outwards."""
     from asgiref.sync import iscoroutinefunction
 
     log = _AccessLog()
@@ -94,8 +108,11 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
             try:
                 response = await get_response(call)
             except BaseException as exc:
-                log(call, started, exc)
-                raise
+                error = mapped(exc)
+                log(call, started, error)
+                if error is exc:
+                    raise
+                raise error from exc
             if call.response_stream:
                 call.on_stream_end(lambda error: log(call, started, error))
                 return response
@@ -110,8 +127,11 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
         try:
             response = get_response(call)
         except BaseException as exc:
-            log(call, started, exc)
-            raise
+            error = mapped(exc)
+            log(call, started, error)
+            if error is exc:
+                raise
+            raise error from exc
         if call.response_stream:
             call.on_stream_end(lambda error: log(call, started, error))
             return response
@@ -179,7 +199,7 @@ class _RpcThread(ThreadSensitiveContext, Executor):
         return future
 
     @staticmethod
-    def _work(work: "queue.SimpleQueue[Any]") -> None:
+    def _work(work: queue.SimpleQueue[Any]) -> None:
         while (item := work.get()) is not None:
             future, fn, args, kwargs = item
             if future.set_running_or_notify_cancel():
@@ -206,15 +226,11 @@ def close_old_connections_middleware(get_response: Callable[[Any], Any]) -> Call
     from asgiref.sync import iscoroutinefunction
 
     if iscoroutinefunction(get_response):
-        from django_socio_grpc.services.adapter import AIO, current_serving_mode
-
-        mode = current_serving_mode()
-        # The aio engine lends its pool; the thread-pool server's own pool must not be
-        # borrowed by the async code its threads are waiting for.
-        pool = mode.executor if mode.backend == AIO else None
 
         async def middleware(call: Any) -> Any:
-            rpc_thread = _RpcThread(pool)
+            # The aio engine lends its pool; the thread-pool server's own pool must not be
+            # borrowed by the async code its threads are waiting for (`Runtime.orm_pool`).
+            rpc_thread = _RpcThread(call.runtime.orm_pool)
             rpc_thread.enter()
             try:
                 response = await get_response(call)

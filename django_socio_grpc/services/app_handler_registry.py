@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import weakref
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -10,7 +11,6 @@ from typing import Any
 from django.apps import apps
 
 from django_socio_grpc.exceptions import RegistrationError
-from django_socio_grpc.services.adapter import DecodeGuard
 from django_socio_grpc.services.base_service import Service
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -48,6 +48,18 @@ def recorded_apps() -> list[AppRegistration]:
 
 def clear_recorded_apps() -> None:
     _recorded.clear()
+
+
+# server -> full names of the services registered on it, to refuse registering one twice.
+_wired: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_wired_unweakrefable: dict[int, tuple[Any, set[str]]] = {}  # holds the server: its id stays its own
+
+
+def _wired_on(server: Any) -> set[str]:
+    try:
+        return _wired.setdefault(server, set())
+    except TypeError:  # no weak reference to this kind of object
+        return _wired_unweakrefable.setdefault(id(server), (server, set()))[1]
 
 
 def _module_missing(exc: ModuleNotFoundError, module: str) -> bool:
@@ -172,8 +184,6 @@ class AppHandlerRegistry:
             raise
 
     def _wire(self, service_class: type[Service]) -> None:
-        from django_socio_grpc.services.adapter import current_serving_mode
-
         controller = service_class.get_controller_name()
         pb2_grpc = self._import_grpc_module("pb2_grpc")
         add = getattr(pb2_grpc, f"add_{controller}Servicer_to_server", None)
@@ -182,12 +192,12 @@ class AppHandlerRegistry:
                 f"{pb2_grpc.__name__} has no add_{controller}Servicer_to_server: the generated code "
                 f"does not know {controller}; run `python manage.py generateproto`"
             )
-        mode = current_serving_mode()
         full_name = self._full_service_name(controller)
-        if full_name in mode.registered_services:
+        wired = _wired_on(self.server)
+        if full_name in wired:
             raise RegistrationError(f"{full_name} is registered twice (app {self.app_name!r})")
-        add(service_class.as_servicer(), DecodeGuard(self.server))
-        mode.registered_services.append(full_name)
+        add(service_class.as_servicer(), self.server)
+        wired.add(full_name)
 
     def _full_service_name(self, controller: str) -> str:
         pb2 = self._import_grpc_module("pb2")

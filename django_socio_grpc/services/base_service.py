@@ -1,10 +1,13 @@
 """`Service`: the class users subclass; one instance per RPC."""
 from __future__ import annotations
 
-import inspect
 from typing import Any, ClassVar
 
 from django_socio_grpc.decorators import GRPC_ACTION_ATTR, ActionSpec
+from django_socio_grpc.rpc.servicer import build_servicer
+from django_socio_grpc.rpc.terminals import default_hook, is_async_callable
+
+__all__ = ["Service", "is_async_callable"]
 
 
 class Service:
@@ -70,16 +73,12 @@ class Service:
                     f"{cls.__name__}.as_servicer() received an invalid keyword {key!r}: "
                     "only attributes the class defines can be set"
                 )
-        from django_socio_grpc.services.adapter import build_servicer
-
         return build_servicer(cls, initkwargs)
 
+    @default_hook
     def before_action(self) -> Any:
         """Runs before every action; override (sync or async) for per-RPC set-up."""
 
+    @default_hook
     def after_action(self) -> Any:
         """Runs after an action that succeeded (after the last message of a stream)."""
-
-
-def is_async_callable(function: Any) -> bool:
-    return inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)

@@ -1,0 +1,263 @@
+"""Crossing between an event loop and worker threads, never blocking for good.
+
+Every wait polls (`_POLL`) whether the other side is still there, so a gone client, a
+stopped loop or the end of the grace period releases the thread that waits.
+"""
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor
+from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin before 3.11
+from typing import Any
+
+import grpc
+from asgiref.sync import async_to_sync
+
+from django_socio_grpc.rpc.errors import Aborted, RpcOver, rejected
+from hybrid_server.grpc.guard import UndecodableRequest
+from hybrid_server.grpc.runtime import THREADS, Runtime
+
+_DONE = object()
+_POLL = 0.2  # seconds between checks that the other side of a bridge is still there
+
+
+class _Gone(Aborted):
+    """The other side of a bridge went away (the RPC ended or the loop stopped)."""
+
+    def __init__(self) -> None:
+        super().__init__(grpc.StatusCode.UNAVAILABLE, "the server is stopping")
+
+
+def _wait_future(future: Any, still_wanted: Callable[[], bool]) -> Any:
+    """`future.result()` that gives up when `still_wanted()` turns false, never blocking for good."""
+    while True:
+        try:
+            return future.result(timeout=_POLL)
+        except FutureTimeout:
+            if not still_wanted():
+                future.cancel()
+                raise _Gone() from None
+
+
+def coroutine_runner(runtime: Runtime) -> Callable[[Any], Any]:
+    """How a worker thread runs an async hook: on the serving loop, not a loop of its own.
+
+    The thread-pool backend's bridge loop; on the aio backend the loop that binds the servicer
+    (the engine's, which runs the hook); without one, asgiref's `async_to_sync`.
+    """
+    loop = runtime.bridge_loop if runtime.backend == THREADS else None
+    if loop is None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+    if loop is None:
+        return lambda coroutine: async_to_sync(lambda: coroutine)()
+    serving_loop = loop
+
+    def run(coroutine: Any) -> Any:
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, serving_loop)
+        except RuntimeError:  # the loop has closed: the server is gone
+            coroutine.close()
+            raise RpcOver("the server stopped before an async hook could run") from None
+        return _wait_future(future, serving_loop.is_running)
+
+    return run
+
+
+# --------------------------------------------------------------------------- loop -> thread
+
+
+async def _iterate_in_thread(
+    executor: Executor | None,
+    loop: asyncio.AbstractEventLoop,
+    make_iterator: Callable[[], Iterator[Any]],
+    buffer: int = 16,
+) -> AsyncIterator[Any]:
+    """Drive a sync iterator (a generator action and its middleware) in ONE worker thread.
+
+    Items cross to the loop with one `call_soon_threadsafe` each; a semaphore of `buffer`
+    slots makes a slow client slow the producer instead of buffering the whole stream. When
+    the consumer goes away (client gone, grace over) the producer stops at its next item and
+    closes the generator in its own thread.
+    """
+    items: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
+    slots = threading.Semaphore(buffer)
+    stop = threading.Event()
+
+    def still_wanted() -> bool:
+        return not stop.is_set() and not loop.is_closed()
+
+    def put(kind: Any, value: Any) -> None:
+        while not slots.acquire(timeout=_POLL):
+            if not still_wanted():
+                raise _Gone()
+        if not still_wanted():
+            raise _Gone()
+        loop.call_soon_threadsafe(items.put_nowait, (kind, value))
+
+    def produce() -> None:
+        iterator = None
+        try:
+            iterator = make_iterator()
+            for item in iterator:
+                put(None, item)
+            put(_DONE, None)
+        except _Gone:
+            pass
+        except RuntimeError:  # the loop closed under us
+            if still_wanted():
+                raise
+        except BaseException as exc:  # handed to the consumer, which raises it
+            try:
+                put(exc, None)
+            except (_Gone, RuntimeError):
+                pass
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    producer = loop.run_in_executor(executor, produce)
+    try:
+        while True:
+            kind, value = await items.get()
+            slots.release()
+            if kind is None:
+                yield value
+            elif kind is _DONE:
+                break
+            else:
+                raise kind
+    finally:
+        stop.set()
+        slots.release(buffer)  # wake a producer waiting for room
+        if producer.done() and not producer.cancelled():
+            producer.exception()  # retrieved: nothing left unobserved
+
+
+class _SyncRequestIterator:
+    """The aio request stream, read from a worker thread."""
+
+    __slots__ = ("_iterator", "_loop")
+
+    def __init__(self, request_iterator: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._iterator = request_iterator.__aiter__()
+        self._loop = loop
+
+    def __iter__(self) -> _SyncRequestIterator:
+        return self
+
+    async def _next(self) -> Any:
+        return await self._iterator.__anext__()
+
+    def __next__(self) -> Any:
+        loop = self._loop
+        try:
+            item = _wait_future(asyncio.run_coroutine_threadsafe(self._next(), loop), lambda: not loop.is_closed())
+        except StopAsyncIteration:
+            raise StopIteration from None
+        if item.__class__ is UndecodableRequest:
+            raise rejected(item)
+        return item
+
+
+# --------------------------------------------------------------------------- thread -> loop
+
+
+def _iterate_on_loop(
+    loop: asyncio.AbstractEventLoop,
+    make_stream: Callable[[], AsyncIterator[Any]],
+    is_active: Callable[[], bool],
+    buffer: int = 16,
+) -> Iterator[Any]:
+    """Consume an async stream (action and middleware) in ONE task on `loop`, from this thread.
+
+    One task keeps the stream's context variables valid from first item to last. Items come
+    through a thread-safe queue; the task waits for room (`buffer` slots), so a slow client
+    slows the stream. When the RPC ends early (client gone, grace over) or the loop stops, the
+    task is cancelled and this thread is released.
+    """
+    items: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
+    room: asyncio.Semaphore | None = None
+
+    async def pump() -> None:
+        nonlocal room
+        room = asyncio.Semaphore(buffer)
+        try:
+            async for item in make_stream():
+                await room.acquire()
+                items.put((None, item))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            items.put((exc, None))
+            return
+        items.put((_DONE, None))
+
+    def give_room() -> None:
+        if room is not None:
+            room.release()
+
+    task = asyncio.run_coroutine_threadsafe(pump(), loop)
+    try:
+        while True:
+            try:
+                kind, value = items.get(timeout=_POLL)
+            except queue.Empty:
+                if not (is_active() and loop.is_running()):
+                    raise _Gone() from None
+                continue
+            if kind is None:
+                loop.call_soon_threadsafe(give_room)
+                yield value
+            elif kind is _DONE:
+                return
+            else:
+                raise kind
+    finally:
+        if not task.done() and not loop.is_closed():
+            loop.call_soon_threadsafe(task.cancel)
+
+
+class _AsyncRequestIterator:
+    """The thread-pool server's request iterator, read from the bridge loop."""
+
+    __slots__ = ("_iterator",)
+
+    def __init__(self, request_iterator: Iterator[Any]) -> None:
+        self._iterator = iter(request_iterator)
+
+    def __aiter__(self) -> _AsyncRequestIterator:
+        return self
+
+    async def __anext__(self) -> Any:
+        loop = asyncio.get_running_loop()
+        item = await loop.run_in_executor(None, next, self._iterator, _DONE)
+        if item is _DONE:
+            raise StopAsyncIteration
+        if item.__class__ is UndecodableRequest:
+            raise rejected(item)
+        return item
+
+
+# --------------------------------------------------------------------------- request checks
+# Request streams served without a bridge: each message checked for an undecodable one.
+
+
+async def checked_aiter(requests: Any) -> AsyncIterator[Any]:
+    async for item in requests:
+        if item.__class__ is UndecodableRequest:
+            raise rejected(item)
+        yield item
+
+
+def checked_iter(requests: Any) -> Iterator[Any]:
+    for item in requests:
+        if item.__class__ is UndecodableRequest:
+            raise rejected(item)
+        yield item

@@ -1,0 +1,145 @@
+"""The call object middlewares receive, and how a response stream ends.
+
+`Binding` is what every call of one action under one runtime shares (made once, when the
+servicer is bound); `RpcCall` is one RPC: a fresh Service instance, the request, the context.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from django_socio_grpc.rpc.errors import FINAL, map_exception, rejected
+from hybrid_server.grpc.guard import UndecodableRequest
+from hybrid_server.grpc.runtime import Runtime
+
+StreamEnd = Callable[[BaseException | None], Any]
+
+
+class Binding:
+    """One action of one servicer bound to a runtime."""
+
+    __slots__ = ("action", "initkwargs", "response_stream", "runtime", "service_class", "terminal", "where")
+
+    def __init__(
+        self,
+        service_class: type,
+        initkwargs: dict[str, Any],
+        action: str,
+        response_stream: bool,
+        terminal: Callable[[RpcCall], Any],
+        runtime: Runtime,
+    ) -> None:
+        self.service_class = service_class
+        self.initkwargs = initkwargs
+        self.action = action
+        self.response_stream = response_stream
+        self.terminal = terminal
+        self.runtime = runtime
+        self.where = f"{service_class.get_controller_name()}.{action}"
+
+
+class RpcCall:
+    """What middleware receives for one RPC (Django middleware's `request`).
+
+    `terminal(call)` runs the hooks and the action (the middleware chain is shared by every
+    action of a servicer and ends by calling it); `runtime` says how the RPC is served
+    (`runtime.orm_pool`: where its async ORM work may borrow a thread).
+    """
+
+    __slots__ = (
+        "action", "context", "request", "response_stream", "runtime", "service", "service_class", "stream_end", "terminal",
+    )
+
+    def __init__(self, binding: Binding, request: Any, context: Any) -> None:
+        if request.__class__ is UndecodableRequest:
+            raise rejected(request)
+        service = binding.service_class(**binding.initkwargs)
+        service.request = request
+        service.context = context
+        service.action = binding.action
+        self.service = service
+        self.service_class = binding.service_class
+        self.request = request
+        self.context = context
+        self.action = binding.action
+        self.response_stream = binding.response_stream
+        self.terminal = binding.terminal
+        self.runtime = binding.runtime
+        self.stream_end: list[StreamEnd] | None = None
+
+    @property
+    def full_action(self) -> str:
+        return f"{self.service_class.get_controller_name()}.{self.action}"
+
+    def on_stream_end(self, callback: StreamEnd) -> None:
+        """Run `callback(error)` once the response stream has ended (`error` None on success).
+
+        `error` is the final status (an `Aborted`, or grpc.aio's `AbortError`) or what ended the
+        stream otherwise (cancellation, the client gone). Django's streaming responses have
+        `close()` for this; a middleware that only needs to act at the end registers here
+        instead of wrapping the stream, which would cost a generator hop per message. Callbacks
+        of async middleware may return awaitables. They run in the thread (or on the loop)
+        that iterated the stream, before the RPC's status is sent.
+        """
+        if self.stream_end is None:
+            self.stream_end = []
+        self.stream_end.append(callback)
+
+
+def end_stream_sync(call: RpcCall, error: BaseException | None) -> None:
+    """Run (once) the end callbacks registered so far."""
+    callbacks, call.stream_end = call.stream_end, None
+    for callback in callbacks or ():
+        callback(error)
+
+
+async def end_stream_async(call: RpcCall, error: BaseException | None) -> None:
+    callbacks, call.stream_end = call.stream_end, None
+    for callback in callbacks or ():
+        result = callback(error)
+        if inspect.isawaitable(result):
+            await result
+
+
+# --------------------------------------------------------------------------- stream runners
+# The chain and its response stream, iterated where the stream runs (a worker thread, the
+# bridge loop), errors mapped, end callbacks run there with the outcome. (The aio backend's
+# `async def` streams do the same inline in their envelope: no extra hop per message.)
+
+
+def stream_sync(call: RpcCall, chain: Callable[[RpcCall], Any]) -> Iterator[Any]:
+    error: BaseException | None = None
+    try:
+        yield from chain(call)
+    except FINAL as exc:
+        error = exc
+        raise
+    except Exception as exc:
+        error = map_exception(exc)
+        raise error from exc
+    except BaseException as exc:  # the consumer closed us, or cancellation
+        error = exc
+        raise
+    finally:
+        if call.stream_end:
+            end_stream_sync(call, error)
+
+
+async def stream_async(call: RpcCall, chain: Callable[[RpcCall], Any]) -> AsyncIterator[Any]:
+    error: BaseException | None = None
+    try:
+        async for item in await chain(call):
+            yield item
+    except FINAL as exc:
+        error = exc
+        raise
+    except Exception as exc:
+        error = map_exception(exc)
+        raise error from exc
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        if call.stream_end:
+            await end_stream_async(call, error)
