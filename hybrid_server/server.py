@@ -191,7 +191,8 @@ class HybridServer:
         stops.cancel()
 
     async def _watch_signals(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        # SIGHUP (the terminal closed) drains like SIGTERM; only a second SIGINT forces.
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
             task_status.started()
             async for signum in signals:
                 if not self.lifecycle.drain_requested.is_set():

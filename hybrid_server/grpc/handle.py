@@ -157,13 +157,18 @@ def reject_undecodable(behaviour: Callable[..., Any], request_streaming: bool, r
 
         return generator
 
-    def function(request: Any, context: Any) -> Any:
+    def function(request: Any, context: Any, *rest: Any) -> Any:
         request = _checked_sync(request, context) if request_streaming else request
         bad = None if request_streaming else _rejection(request)
         if bad is not None:
             _abort_sync(context, bad)
-        return behaviour(request, context)
+        return behaviour(request, context, *rest)
 
+    # grpc's thread-pool server hands a response callback to behaviours marked non-blocking
+    # (the health servicer's Watch), which then hold no thread.
+    for name in ("experimental_non_blocking", "experimental_thread_pool"):
+        if hasattr(behaviour, name):
+            setattr(function, name, getattr(behaviour, name))
     return function
 
 

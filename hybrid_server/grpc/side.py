@@ -85,14 +85,9 @@ class GrpcSide:
     def _add_health(self, handle: ServerHandle) -> None:
         from grpc_health.v1 import health_pb2_grpc
 
-        if self.is_aio:
-            from grpc_health.v1.health import aio as health_aio
+        from hybrid_server.grpc.health import AioHealth, ThreadsHealth
 
-            self._health = health_aio.HealthServicer()
-        else:
-            from grpc_health.v1 import health
-
-            self._health = health.HealthServicer()
+        self._health = AioHealth() if self.is_aio else ThreadsHealth()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, handle)
 
     def _add_reflection(self, handle: ServerHandle) -> None:
@@ -176,6 +171,8 @@ class GrpcSide:
         backend = self.backend
         if backend is None:
             return
+        if self._health is not None:
+            self._health.end_watches()
         try:
             await backend.stop(grace if self._started else None)
         finally:

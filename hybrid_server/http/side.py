@@ -11,6 +11,7 @@ import uvicorn
 from hybrid_server.config import Config
 from hybrid_server.http.app import django_asgi_app
 from hybrid_server.http.probes import ProbeApp
+from hybrid_server.http.sockets import bind_socket
 from hybrid_server.lifecycle import Lifecycle, StartupError
 
 
@@ -20,23 +21,6 @@ class EmbeddedUvicorn(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind (not listen) so that both sides hold their ports before either serves."""
-    bare = host.strip("[]")
-    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.bind((bare, port))
-    except OSError as exc:
-        sock.close()
-        raise StartupError(f"cannot bind HTTP to {host}:{port}: {exc.strerror or exc}") from None
-    sock.set_inheritable(True)
-    return sock
 
 
 def _ssl_options(config: Config) -> dict[str, Any]:

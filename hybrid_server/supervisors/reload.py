@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_server.config import Config
-from hybrid_server.http.side import bind_socket
+from hybrid_server.http.sockets import bind_socket
 from hybrid_server.supervisors.process import ChildProcess, free_port
 
 _BROKEN_BODY = b"The server failed to start (see the console); it restarts on the next save.\n"
@@ -176,7 +176,7 @@ class Reloader:
     def run(self) -> int:
         from watchfiles import watch
 
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         paths = watched_paths()
         print(f"Watching for file changes in {', '.join(map(str, paths))}", flush=True)
         waiting_printed = False

@@ -12,7 +12,8 @@ import time
 from typing import Any
 
 from hybrid_server.config import Config
-from hybrid_server.http.side import bind_socket
+from hybrid_server.http.sockets import bind_socket
+from hybrid_server.lifecycle import EXIT_FAILURE, EXIT_FORCED, EXIT_OK
 from hybrid_server.supervisors.process import ChildProcess, free_port
 
 BACKOFF_START = 0.5
@@ -26,6 +27,7 @@ class _Slot:
         self.started = 0.0
         self.backoff = BACKOFF_START
         self.restart_at: float | None = None
+        self.served = False  # a worker of this slot has served once: later failures are restarts
 
 
 class WorkerSupervisor:
@@ -38,6 +40,7 @@ class WorkerSupervisor:
         self.slots = [_Slot() for _ in range(self.count)]
         self.stopping = False
         self.failed = False
+        self.forced = False
         self.signals: list[int] = []
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
@@ -65,6 +68,7 @@ class WorkerSupervisor:
                 self._forward(signal.SIGTERM)
                 self._close_listener()
             elif signum == signal.SIGINT:
+                self.forced = True
                 self._forward(signal.SIGINT)
 
     def _close_listener(self) -> None:
@@ -76,11 +80,14 @@ class WorkerSupervisor:
     def _watch(self, slot: _Slot) -> None:
         child = slot.child
         now = time.monotonic()
+        if child is not None and not slot.served and child.ready:
+            slot.served = True
         if child is not None and child.poll() is not None:
             code = child.poll()
             lived = now - slot.started
-            if code != 0 and not child.ready:
-                # Dying during its first start is a configuration error, not a crash to ride out.
+            if code != 0 and not child.ready and not slot.served:
+                # Dying during the first start is a configuration error, not a crash to ride out;
+                # a restart that fails (an OOM kill while starting) is retried with the backoff.
                 print(f"Worker {child.pid} exited with code {code} during start-up; stopping.", file=sys.stderr, flush=True)
                 self.failed = True
                 self.stopping = True
@@ -99,7 +106,7 @@ class WorkerSupervisor:
             self._spawn(slot)
 
     def run(self) -> int:
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         http = f", HTTP on {self.config.http_host}:{self.http_socket.getsockname()[1]}" if self.http_socket else ""
         try:
             for slot in self.slots:
@@ -126,10 +133,10 @@ class WorkerSupervisor:
                     time.sleep(0.05)
                 codes.append(slot.child.wait(0) if slot.child.poll() is None else slot.child.poll())
             if self.failed:
-                return 1
-            if codes and all(code == 130 for code in codes):
-                return 130  # forced by a second Ctrl-C
-            return 0 if all(code == 0 for code in codes) else 1
+                return EXIT_FAILURE
+            if self.forced or (codes and all(code == EXIT_FORCED for code in codes)):
+                return EXIT_FORCED  # a second Ctrl-C
+            return EXIT_OK if all(code == EXIT_OK for code in codes) else EXIT_FAILURE
         finally:
             for slot in self.slots:
                 if slot.child is not None and slot.child.poll() is None:
