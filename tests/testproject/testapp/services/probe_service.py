@@ -1,5 +1,6 @@
 """Every action shape, sync and async, and every error path the tests exercise."""
 import asyncio
+import os
 import threading
 import time
 
@@ -28,6 +29,28 @@ def msg(**fields):
 
 def unary(**extra):
     return grpc_action(request=MESSAGE, response=MESSAGE, request_name="ProbeMessage", response_name="ProbeMessage", **extra)
+
+
+class _Holds:
+    """How many Hold actions are running in this process right now."""
+
+    lock = threading.Lock()
+    running = 0
+
+    @classmethod
+    def enter(cls):
+        with cls.lock:
+            cls.running += 1
+            return cls.running
+
+    @classmethod
+    def leave(cls):
+        with cls.lock:
+            cls.running -= 1
+
+
+def _released(request):
+    return bool(request.message) and os.path.exists(request.message)
 
 
 def fail(kind):
@@ -158,6 +181,7 @@ class ProbeService(Service):
     async def OrmThreads(self, request, context):
         """Two ORM-side calls of one RPC: the thread they ran on, and a blocking wait."""
         from asgiref.sync import sync_to_async
+
         from testapp.models import Item
 
         first = await sync_to_async(lambda: threading.current_thread().name)()
@@ -173,3 +197,29 @@ class ProbeService(Service):
 
         Item.objects.create(name=request.message)
         return msg(message=request.message, count=Item.objects.filter(name=request.message).count())
+
+    # ---------------------------------------------------------------- holds (server-side events for tests)
+    @unary(response_stream=True)
+    async def HoldAsync(self, request, context):
+        """Reports "started" (count: Hold actions running now, thread), then waits until the file
+        named by `message` exists (at most `seconds`, default 30) and reports "released"."""
+        yield msg(message="started", count=_Holds.enter(), thread=threading.current_thread().name)
+        try:
+            deadline = time.monotonic() + (request.seconds or 30.0)
+            while not _released(request) and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            yield msg(message="released" if _released(request) else "timed out", thread=threading.current_thread().name)
+        finally:
+            _Holds.leave()
+
+    @unary(response_stream=True)
+    def HoldSync(self, request, context):
+        """HoldAsync as a blocking `def` action: it keeps its worker thread while it waits."""
+        yield msg(message="started", count=_Holds.enter(), thread=threading.current_thread().name)
+        try:
+            deadline = time.monotonic() + (request.seconds or 30.0)
+            while not _released(request) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            yield msg(message="released" if _released(request) else "timed out", thread=threading.current_thread().name)
+        finally:
+            _Holds.leave()
