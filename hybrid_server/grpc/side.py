@@ -172,7 +172,7 @@ class GrpcSide:
         if backend is None:
             return
         if self._health is not None:
-            self._health.end_watches()
+            await self._health.end_watches()
         try:
             await backend.stop(grace if self._started else None)
         finally:

@@ -1,3 +1,5 @@
+import os
+
 from django_socio_grpc.utils.servicer_register import AppHandlerRegistry
 
 
@@ -16,3 +18,11 @@ async def async_grpc_handlers(server):
 
 def broken_handlers(server):
     AppHandlerRegistry("testapp", server).register("NoSuchService")
+
+
+def flaky_handlers(server):
+    """Fails while the file named by TESTPROJECT_FAIL_MARKER exists (a restart that dies)."""
+    marker = os.environ.get("TESTPROJECT_FAIL_MARKER", "")
+    if marker and os.path.exists(marker):
+        raise RuntimeError("the fail marker is present")
+    grpc_handlers(server)
