@@ -20,6 +20,8 @@ from hybrid_server.lifecycle import StartupError
 
 
 def _server_options(config: Config) -> list[tuple[str, Any]]:
+    # MAXIMUM_CONCURRENT_RPCS is not handed to grpc, which would count health checks too: the
+    # server handle applies it to the project's services (grpc/limits.py).
     options = list(config.server_options)
     if not any(name == "grpc.so_reuseport" for name, _ in options):
         # grpc shares ports silently by default; one process must fail on a busy port.
@@ -48,7 +50,6 @@ class AioBackend:
             migration_thread_pool=self.executor,
             interceptors=_check_interceptors(config, grpc.aio.ServerInterceptor),
             options=_server_options(config),
-            maximum_concurrent_rpcs=config.maximum_concurrent_rpcs,
         )
 
     async def start(self) -> None:
@@ -88,7 +89,6 @@ class ThreadsBackend:
             self.executor,
             interceptors=interceptors,
             options=_server_options(config),
-            maximum_concurrent_rpcs=config.maximum_concurrent_rpcs,
         )
         self._started = False
 

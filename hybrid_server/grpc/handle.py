@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from hybrid_server.grpc.guard import UndecodableRequest, guard_deserializer
+from hybrid_server.grpc.limits import EXEMPT_SERVICES, ConcurrencyLimit
 from hybrid_server.grpc.runtime import Runtime
 
 BIND_ATTRIBUTE = "bind_runtime"
@@ -39,9 +40,10 @@ class MethodRecord:
 class ServerHandle:
     """Forwards to the real server; adding handlers goes through `_adopt`."""
 
-    def __init__(self, server: Any, runtime: Runtime) -> None:
+    def __init__(self, server: Any, runtime: Runtime, limit: ConcurrencyLimit | None = None) -> None:
         self._server = server
         self.runtime = runtime
+        self.limit = limit
         self.methods: dict[str, MethodRecord] = {}
         self.services: list[str] = []  # full names, in the order they were added
         self._generic: list[Any] = []
@@ -56,7 +58,7 @@ class ServerHandle:
             if isinstance(service, str) and isinstance(handlers, dict):
                 self._adopt(service, handlers)
             else:
-                generic = _GuardedGenericHandler(generic, self.runtime)
+                generic = _GuardedGenericHandler(generic, self.runtime, self.limit)
                 self._generic.append(generic)
             adopted.append(generic)
         self._server.add_generic_rpc_handlers(tuple(adopted))
@@ -79,11 +81,11 @@ class ServerHandle:
             path = f"/{service}/{method}"
             if path in self.methods and self.methods[path].handler is handler:
                 continue
-            adopted, rebind = self._prepare(handler)
+            adopted, rebind = self._prepare(handler, self.limit if service not in EXEMPT_SERVICES else None)
             handlers[method] = adopted
             self.methods[path] = MethodRecord(service, method, adopted, rebind)
 
-    def _prepare(self, handler: Any) -> tuple[Any, Callable[[Runtime], Any] | None]:
+    def _prepare(self, handler: Any, limit: ConcurrencyLimit | None) -> tuple[Any, Callable[[Runtime], Any] | None]:
         kind = _kind(handler)
         if kind is None:
             return handler, None
@@ -96,6 +98,8 @@ class ServerHandle:
             behaviour = rebind(self.runtime)
         elif guarded is not handler.request_deserializer:
             behaviour = reject_undecodable(behaviour, handler.request_streaming, self.runtime)
+        if limit is not None:
+            behaviour = limit.wrap(behaviour)
         return handler._replace(request_deserializer=guarded, **{kind: behaviour}), rebind
 
 
@@ -109,9 +113,10 @@ def _kind(handler: Any) -> str | None:
 class _GuardedGenericHandler(grpc.GenericRpcHandler):
     """A hand-written `GenericRpcHandler`: its handlers are guarded as they are looked up."""
 
-    def __init__(self, inner: Any, runtime: Runtime) -> None:
+    def __init__(self, inner: Any, runtime: Runtime, limit: ConcurrencyLimit | None) -> None:
         self._inner = inner
         self._runtime = runtime
+        self._limit = limit
 
     def service(self, handler_call_details: Any) -> Any:
         handler = self._inner.service(handler_call_details)
@@ -119,9 +124,12 @@ class _GuardedGenericHandler(grpc.GenericRpcHandler):
         if kind is None:
             return handler
         guarded = guard_deserializer(handler.request_deserializer)
-        if guarded is handler.request_deserializer:
-            return handler
-        behaviour = reject_undecodable(getattr(handler, kind), handler.request_streaming, self._runtime)
+        behaviour = getattr(handler, kind)
+        if guarded is not handler.request_deserializer:
+            behaviour = reject_undecodable(behaviour, handler.request_streaming, self._runtime)
+        method = getattr(handler_call_details, "method", "") or ""
+        if self._limit is not None and method.split("/")[1:2] and method.split("/")[1] not in EXEMPT_SERVICES:
+            behaviour = self._limit.wrap(behaviour)
         return handler._replace(request_deserializer=guarded, **{kind: behaviour})
 
 

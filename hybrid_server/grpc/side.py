@@ -13,6 +13,7 @@ import anyio
 from hybrid_server.config import Config
 from hybrid_server.grpc.backends import AioBackend, ThreadsBackend, create_backend
 from hybrid_server.grpc.handle import MethodRecord, ServerHandle
+from hybrid_server.grpc.limits import ConcurrencyLimit
 from hybrid_server.grpc.tls import server_credentials
 from hybrid_server.lifecycle import StartupError
 
@@ -108,7 +109,8 @@ class GrpcSide:
         config = self.config
         credentials = server_credentials(config.tls)
         self.backend = backend = create_backend(config)
-        self.handle = handle = ServerHandle(backend.server, backend.runtime)
+        limit = ConcurrencyLimit(config.maximum_concurrent_rpcs) if config.maximum_concurrent_rpcs else None
+        self.handle = handle = ServerHandle(backend.server, backend.runtime, limit)
         await self._call_hook(handle)
         if not self.services:
             logger.warning("ROOT_HANDLERS_HOOK registered no service")
