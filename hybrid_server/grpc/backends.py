@@ -15,6 +15,7 @@ import anyio
 import grpc
 
 from hybrid_server.config import Config
+from hybrid_server.grpc.interceptors import guard_interceptors
 from hybrid_server.grpc.runtime import AIO, THREADS, Runtime
 from hybrid_server.lifecycle import StartupError
 
@@ -48,7 +49,7 @@ class AioBackend:
         self.runtime = Runtime(AIO, self.executor)
         self.server: Any = grpc.aio.server(
             migration_thread_pool=self.executor,
-            interceptors=_check_interceptors(config, grpc.aio.ServerInterceptor),
+            interceptors=guard_interceptors(_check_interceptors(config, grpc.aio.ServerInterceptor), aio=True),
             options=_server_options(config),
         )
 
@@ -75,7 +76,7 @@ class ThreadsBackend:
     name = "grpc thread pool"
 
     def __init__(self, config: Config) -> None:
-        interceptors = _check_interceptors(config, grpc.ServerInterceptor)
+        interceptors = guard_interceptors(_check_interceptors(config, grpc.ServerInterceptor), aio=False)
         self.executor = ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc-worker")
         # `async def` actions run on this loop, a grpc thread waiting for each.
         self.bridge_loop = asyncio.new_event_loop()

@@ -160,13 +160,19 @@ class ServerProcess:
         self._exit_seen = self._exit_seen or now
         return now - self._exit_seen > 1.0
 
-    def wait_for(self, pattern: Pattern, timeout: float = 30.0, count: int = 1) -> re.Match[str]:
-        """The `count`-th match of `pattern` in the output, waiting up to `timeout` seconds for it."""
+    def mark(self) -> int:
+        """The number of lines so far: `wait_for(..., since=mark)` looks only at later ones."""
+        with self._changed:
+            return len(self.lines)
+
+    def wait_for(self, pattern: Pattern, timeout: float = 30.0, count: int = 1, since: int = 0) -> re.Match[str]:
+        """The `count`-th match of `pattern` in the output (from line `since` on), waiting up to
+        `timeout` seconds for it."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                matches = list(regex.finditer("\n".join(self.lines)))
+                matches = list(regex.finditer("\n".join(self.lines[since:])))
                 if len(matches) >= count:
                     return matches[count - 1]
                 if self._finished():

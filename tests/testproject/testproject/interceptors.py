@@ -28,3 +28,39 @@ class SyncBlockingInterceptor(grpc.ServerInterceptor):
         if _blocked(handler_call_details):
             return _deny_handler(aio=False)
         return continuation(handler_call_details)
+
+
+class _Secret(ValueError):
+    pass
+
+
+def _raise(where):
+    raise _Secret(f"SECRET from the interceptor's {where}")
+
+
+class RaisingInterceptor(grpc.aio.ServerInterceptor):
+    """`x-raise: intercept` raises in intercept_service, `x-raise: wrapper` in the handler it returns."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        where = dict(handler_call_details.invocation_metadata or ()).get("x-raise")
+        if where == "intercept":
+            _raise("intercept_service")
+        handler = await continuation(handler_call_details)
+        if where == "wrapper" and handler is not None and handler.unary_unary is not None:
+            async def wrapped(request, context):
+                _raise("wrapper")
+            return handler._replace(unary_unary=wrapped)
+        return handler
+
+
+class SyncRaisingInterceptor(grpc.ServerInterceptor):
+    def intercept_service(self, continuation, handler_call_details):
+        where = dict(handler_call_details.invocation_metadata or ()).get("x-raise")
+        if where == "intercept":
+            _raise("intercept_service")
+        handler = continuation(handler_call_details)
+        if where == "wrapper" and handler is not None and handler.unary_unary is not None:
+            def wrapped(request, context):
+                _raise("wrapper")
+            return handler._replace(unary_unary=wrapped)
+        return handler

@@ -1,0 +1,149 @@
+"""SERVER_INTERCEPTORS, guarded: what an interceptor raises fails that call like an action's error.
+
+grpc answers an exception escaping an interceptor with UNKNOWN and the exception's text
+(`Unexpected <class 'ValueError'>: ...`), and logs it nowhere. Here the client gets the class
+name only (the message too with DEBUG), and the traceback goes to the server log.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+logger = logging.getLogger("hybrid_server.grpc")
+
+
+def _details(exc: BaseException) -> str:
+    from django.conf import settings
+
+    name = type(exc).__name__
+    return f"{name}: {exc}" if settings.DEBUG and str(exc) else name
+
+
+def _log(interceptor: Any, method: str, exc: BaseException) -> None:
+    logger.error("Exception in interceptor %s for %s", type(interceptor).__qualname__, method, exc_info=exc)
+
+
+def _aio_failure(details: str) -> Any:
+    async def fail(request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNKNOWN, details)
+
+    return grpc.unary_unary_rpc_method_handler(fail)
+
+
+def _sync_failure(details: str) -> Any:
+    def fail(request: Any, context: Any) -> Any:
+        context.abort(grpc.StatusCode.UNKNOWN, details)
+
+    return grpc.unary_unary_rpc_method_handler(fail)
+
+
+_KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
+def _guard_handler(handler: Any, interceptor: Any, method: str, aio: bool) -> Any:
+    """Wrap the behaviour an interceptor handed back, so that its own wrapping code is caught too."""
+    for kind in _KINDS:
+        behaviour = getattr(handler, kind, None)
+        if behaviour is not None:
+            return handler._replace(**{kind: _guard_behaviour(behaviour, interceptor, method, aio)})
+    return handler
+
+
+def _guard_behaviour(behaviour: Callable[..., Any], interceptor: Any, method: str, aio: bool) -> Callable[..., Any]:
+    passing = (grpc.aio.AbortError,) if aio else ()
+    if inspect.iscoroutinefunction(behaviour):
+
+        async def coroutine(request: Any, context: Any) -> Any:
+            try:
+                return await behaviour(request, context)
+            except passing:
+                raise
+            except Exception as exc:
+                _log(interceptor, method, exc)
+                await context.abort(grpc.StatusCode.UNKNOWN, _details(exc))
+
+        return coroutine
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def generator(request: Any, context: Any) -> Any:
+            try:
+                async for item in behaviour(request, context):
+                    yield item
+            except passing:
+                raise
+            except Exception as exc:
+                _log(interceptor, method, exc)
+                await context.abort(grpc.StatusCode.UNKNOWN, _details(exc))
+
+        return generator
+
+    def function(request: Any, context: Any, *rest: Any) -> Any:
+        try:
+            result = behaviour(request, context, *rest)
+        except Exception as exc:
+            if _is_sync_abort(exc):
+                raise
+            _log(interceptor, method, exc)
+            context.abort(grpc.StatusCode.UNKNOWN, _details(exc))
+        if inspect.isgenerator(result):
+            return _guard_iterator(result, context, interceptor, method)
+        return result
+
+    for name in ("experimental_non_blocking", "experimental_thread_pool"):
+        if hasattr(behaviour, name):
+            setattr(function, name, getattr(behaviour, name))
+    return function
+
+
+def _is_sync_abort(exc: BaseException) -> bool:
+    """grpc's thread-pool `context.abort()` raises a bare `Exception()`."""
+    return type(exc) is Exception and not exc.args
+
+
+def _guard_iterator(iterator: Any, context: Any, interceptor: Any, method: str) -> Any:
+    try:
+        yield from iterator
+    except Exception as exc:
+        if _is_sync_abort(exc):
+            raise
+        _log(interceptor, method, exc)
+        context.abort(grpc.StatusCode.UNKNOWN, _details(exc))
+
+
+class GuardedAioInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, inner: grpc.aio.ServerInterceptor) -> None:
+        self.inner = inner
+
+    async def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        method = handler_call_details.method
+        try:
+            handler = await self.inner.intercept_service(continuation, handler_call_details)
+        except Exception as exc:
+            _log(self.inner, method, exc)
+            return _aio_failure(_details(exc))
+        return _guard_handler(handler, self.inner, method, aio=True) if handler is not None else None
+
+
+class GuardedSyncInterceptor(grpc.ServerInterceptor):
+    def __init__(self, inner: grpc.ServerInterceptor) -> None:
+        self.inner = inner
+
+    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        method = handler_call_details.method
+        try:
+            handler = self.inner.intercept_service(continuation, handler_call_details)
+        except Exception as exc:
+            _log(self.inner, method, exc)
+            return _sync_failure(_details(exc))
+        return _guard_handler(handler, self.inner, method, aio=False) if handler is not None else None
+
+
+def guard_interceptors(interceptors: list[Any] | None, aio: bool) -> list[Any] | None:
+    if not interceptors:
+        return None
+    guard = GuardedAioInterceptor if aio else GuardedSyncInterceptor
+    return [guard(interceptor) for interceptor in interceptors]
