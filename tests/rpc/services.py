@@ -17,6 +17,8 @@ from django_socio_grpc.decorators import grpc_action
 from django_socio_grpc.services import Service
 
 EVENTS: list[Any] = []
+RELEASE = threading.Event()  # lets a hanging `def` stream go on (a test sets it)
+HANG = 30.0  # longer than any test waits
 
 MESSAGE = [{"name": "message", "type": "string"}, {"name": "count", "type": "int32"}]
 
@@ -117,6 +119,21 @@ class ShapesService(Service):
         first = await sync_to_async(here)()
         second = await sync_to_async(here)()
         return msg(message=first, count=int(first == second))
+
+    @action(response_stream=True)
+    async def Hang(self, request, context):
+        """One message, then nothing until cancelled."""
+        yield msg(message="first")
+        await asyncio.sleep(HANG)
+        yield msg(message="late")
+
+    @action(response_stream=True)
+    def SyncHang(self, request, context):
+        """One message, then nothing until the test sets RELEASE."""
+        yield msg(message="first")
+        RELEASE.wait(HANG)
+        while True:
+            yield msg(message="late")
 
     @action()
     def Metadata(self, request, context):
