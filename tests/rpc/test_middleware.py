@@ -223,7 +223,7 @@ def test_sync_only_middleware_serves_every_kind_of_action(pb, backend, method):
     with serve(backend, [OUTER, sync_only], hook=rpc_hook) as client:
         reply = client("test.SyncHooks", method)(pb[0].ProbeMessage(count=1), timeout=TIMEOUT)
         if method.endswith("Stream"):
-            reply = list(reply)[0]
+            (reply,) = reply
         assert reply.message == f"before:{method}"
     assert [event[:2] for event in services.EVENTS[:2]] == [("outer", "in"), ("sync_only", "in")]
 
@@ -265,7 +265,7 @@ def test_chains_are_built_when_the_servicer_is_bound(runtime):
     with override_settings(GRPC_FRAMEWORK={"GRPC_MIDDLEWARE": [OUTER, "tests.rpc.no_such_module.middleware"]}):
         servicer = services.AsyncOnlyService.as_servicer()
         assert FACTORY_CALLS == []
-        with pytest.raises(ImportError, match="tests.rpc.no_such_module"):
+        with pytest.raises(ImportError, match=r"tests\.rpc\.no_such_module"):
             servicer.One.bind_runtime(runtime)
     if runtime.bridge_loop is not None:
         runtime.bridge_loop.close()
