@@ -1,28 +1,47 @@
+"""Fixtures of the whole suite: the test project's protos and database, and real server commands
+in subprocesses (`hybrid_server.testing.ServerProcess`) for the tests whose subject is a process."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 
 import grpc
 import pytest
 
-from tests.procs import EXAMPLE, TESTPROJECT, ServerProcess, clean_environ
+from hybrid_server.testing.process import ServerProcess, clean_environ
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTPROJECT = ROOT / "tests" / "testproject"
+EXAMPLE = ROOT / "example"
+
+StartServer = Callable[..., ServerProcess]
 
 
 def _manage(cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
     result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=cwd, env={**clean_environ(), **(env or {})},
+        [sys.executable, "manage.py", *args], cwd=cwd, env=clean_environ(env),
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
 
 
 @pytest.fixture(scope="session")
+def testproject_dir() -> Path:
+    return TESTPROJECT
+
+
+@pytest.fixture(scope="session")
+def example_dir() -> Path:
+    return EXAMPLE
+
+
+@pytest.fixture(scope="session")
 def testproject_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Protos generated and a migrated SQLite database, once per session."""
+    """Protos generated and a migrated SQLite database, once per session; the environment of
+    the test project's servers."""
     db = tmp_path_factory.mktemp("testproject") / "db.sqlite3"
     env = {"TESTPROJECT_DB": str(db)}
     _manage(TESTPROJECT, "generateproto", env=env)
@@ -31,32 +50,48 @@ def testproject_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def pb(testproject_env: dict[str, str]):
+def pb(testproject_env: dict[str, str]) -> tuple[Any, Any]:
     from testapp.grpc import testapp_pb2, testapp_pb2_grpc
 
     return testapp_pb2, testapp_pb2_grpc
 
 
-@pytest.fixture
-def start_server(testproject_env: dict[str, str]) -> Iterator[Callable[..., ServerProcess]]:
-    """Start `manage.py <command> ...` of the test project; every one is stopped after the test."""
-    started: list[ServerProcess] = []
-
-    def start(*command: str, env: dict[str, str] | None = None, ready: bool = True, cwd: Path = TESTPROJECT) -> ServerProcess:
+def _starter(testproject_env: dict[str, str], started: list[ServerProcess]) -> StartServer:
+    def start(*command: str, env: dict[str, str] | None = None, ready: bool = True, cwd: Path = TESTPROJECT,
+              banners: int = 1) -> ServerProcess:
+        """`manage.py <command...>` of the test project (or of `cwd`), started; with `ready`,
+        once it printed its banner (`banners` times: one per worker)."""
         server = ServerProcess.manage(*command, cwd=cwd, env={**testproject_env, **(env or {})})
         started.append(server)
         server.start()
         if ready:
-            server.wait_ready()
+            server.wait_ready(banners=banners)
         return server
 
-    yield start
-    for server in started:
+    return start
+
+
+@pytest.fixture
+def start_server(testproject_env: dict[str, str]) -> Iterator[StartServer]:
+    """Start `manage.py <command> ...` of the test project; every one is stopped after the test."""
+    started: list[ServerProcess] = []
+    yield _starter(testproject_env, started)
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def start_shared_server(testproject_env: dict[str, str]) -> Iterator[StartServer]:
+    """`start_server` for servers that the read-only tests of one module share; stopped at its end."""
+    started: list[ServerProcess] = []
+    yield _starter(testproject_env, started)
+    for server in reversed(started):
         server.stop()
 
 
 @pytest.fixture
 def channel_to() -> Iterator[Callable[[ServerProcess], grpc.Channel]]:
+    """`channel_to(server)`: a channel to the server's gRPC port, closed after the test."""
     channels: list[grpc.Channel] = []
 
     def connect(server: ServerProcess) -> grpc.Channel:
@@ -71,6 +106,7 @@ def channel_to() -> Iterator[Callable[[ServerProcess], grpc.Channel]]:
 
 @pytest.fixture(scope="session")
 def example_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The example project's protos and a migrated database, once per session."""
     db = tmp_path_factory.mktemp("example") / "db.sqlite3"
     env = {"EXAMPLE_DB": str(db)}
     _manage(EXAMPLE, "generateproto", env=env)
