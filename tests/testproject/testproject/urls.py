@@ -1,7 +1,9 @@
 import asyncio
+import os
+import time
 
 from django.contrib import admin
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path
 
 
@@ -14,8 +16,25 @@ async def slow(request):
     return HttpResponse("slow done")
 
 
+async def hold(request):
+    """Streams "started", then waits until the file named by `marker` exists (at most `seconds`,
+    default 30) and ends with "released" (or "timed out"): an HTTP request the tests can see
+    in flight, and end when they choose."""
+    marker, seconds = request.GET.get("marker", ""), float(request.GET.get("seconds", "30"))
+
+    async def body():
+        yield b"started\n"
+        deadline = time.monotonic() + seconds
+        while not (marker and os.path.exists(marker)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        yield b"released\n" if marker and os.path.exists(marker) else b"timed out\n"
+
+    return StreamingHttpResponse(body(), content_type="text/plain")
+
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("hello/", hello),
     path("slow/", slow),
+    path("hold/", hold),
 ]

@@ -1,37 +1,38 @@
-"""The example project end to end: its client calls every action, its Django pages answer."""
+"""The example project end to end: its client calls every action, its Django pages answer.
+One example server for the module (the tests only read from it, apart from the client's books)."""
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.procs import EXAMPLE, ServerProcess, clean_environ
+from hybrid_server.testing.process import ServerProcess, clean_environ, free_port
 
 
-@pytest.fixture
-def example_server(example_env: dict[str, str]):
-    server = ServerProcess.manage(
-        "grpcrunaioserver", "127.0.0.1:0", "--with-http", "127.0.0.1:0", cwd=EXAMPLE, env=example_env
-    )
-    with server:
+@pytest.fixture(scope="module")
+def example_server(example_dir: Path, example_env: dict[str, str]) -> Iterator[ServerProcess]:
+    with ServerProcess.manage("grpcrunaioserver", "127.0.0.1:0", "--with-http", "127.0.0.1:0",
+                              cwd=example_dir, env=example_env) as server:
         server.wait_ready()
         assert server.http_port, server.output
         yield server
 
 
-def run_client(example_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_client(example_dir: Path, example_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(EXAMPLE / "client.py"), *args],
-        cwd=EXAMPLE.parent, env={**clean_environ(), **example_env},
-        capture_output=True, text=True, timeout=30,
+        [sys.executable, str(example_dir / "client.py"), *args],
+        cwd=example_dir.parent, env=clean_environ(example_env),
+        capture_output=True, text=True, timeout=60,
     )
 
 
-def test_client_calls_every_action(example_server: ServerProcess, example_env: dict[str, str]) -> None:
-    result = run_client(example_env, "--target", example_server.grpc_target)
+def test_client_calls_every_action(example_server: ServerProcess, example_dir: Path, example_env: dict[str, str]) -> None:
+    result = run_client(example_dir, example_env, "--target", example_server.grpc_target)
     out = result.stdout
     assert result.returncode == 0, f"client failed:\n{out}\n{result.stderr}\n--- server:\n{example_server.output}"
     assert re.search(r"Create -> #\d+ 'Dune' by Frank Herbert, 1965", out), out
@@ -67,12 +68,7 @@ def test_admin_login_and_static_files(example_server: ServerProcess) -> None:
         assert "body" in css.text
 
 
-def test_client_reports_unreachable_server(example_env: dict[str, str]) -> None:
-    import socket
-
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    result = run_client(example_env, "--target", f"127.0.0.1:{port}")
+def test_client_reports_unreachable_server(example_dir: Path, example_env: dict[str, str]) -> None:
+    result = run_client(example_dir, example_env, "--target", f"127.0.0.1:{free_port()}")  # nobody listens there
     assert result.returncode != 0
     assert "no gRPC server reachable" in result.stderr, result.stderr
