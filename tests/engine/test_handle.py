@@ -1,5 +1,7 @@
 """`ServerHandle`: whatever the hook adds is recorded, guarded and served like the app's services.
 
+(The app's own services, every shape, are guarded in tests/rpc/test_decode_guard.py.)
+
 The hook here adds the app's ProbeService through `AppHandlerRegistry`, a hand-written
 servicer through the generated `add_ItemControllerServicer_to_server(servicer, server)`
 called directly, and a hand-written `grpc.GenericRpcHandler`.
@@ -128,10 +130,6 @@ def test_banner_lists_directly_added_service(pb, capsys):
 
 def test_undecodable_request_to_directly_added_service(channel):
     _assert_invalid_argument(_call_raw(channel, f"/{ITEM}/Retrieve"), "testproject.testapp.ItemRetrieveRequest")
-
-
-def test_undecodable_request_to_the_apps_service(channel):
-    _assert_invalid_argument(_call_raw(channel, f"/{PROBE}/Echo"), "testproject.testapp.ProbeMessage")
 
 
 def test_undecodable_request_to_a_hand_written_generic_handler(channel, pb):

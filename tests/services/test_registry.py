@@ -1,4 +1,10 @@
-"""AppHandlerRegistry: both registration styles and every error, on real (unstarted) servers."""
+"""AppHandlerRegistry: both registration styles and every error, on real (unstarted) servers.
+
+Services are wired through the engine's `ServerHandle`, which records what was added (the
+registry keeps no serving state of its own). Registering one service twice on one server is
+tested in tests/rpc/test_servicer.py.
+"""
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -9,9 +15,13 @@ from django_socio_grpc.exceptions import RegistrationError
 from django_socio_grpc.generics import GenericService
 from django_socio_grpc.services import AppHandlerRegistry as FromServices
 from django_socio_grpc.services import Service
-from django_socio_grpc.services.adapter import ServingMode, reset_serving_mode, set_serving_mode
 from django_socio_grpc.services.app_handler_registry import camel_to_snake, clear_recorded_apps, recorded_apps
 from django_socio_grpc.utils.servicer_register import AppHandlerRegistry
+from hybrid_server.grpc.handle import ServerHandle
+from hybrid_server.grpc.runtime import Runtime
+
+PROBE = "testproject.testapp.ProbeServiceController"
+ITEM = "testproject.testapp.ItemController"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -21,17 +31,12 @@ def _protos(pb):
 
 @pytest.fixture
 def server():
-    server = grpc.server(ThreadPoolExecutor(1))
-    yield server
-    server.stop(None)
-
-
-@pytest.fixture
-def mode():
-    mode = ServingMode()
-    token = set_serving_mode(mode)
-    yield mode
-    reset_serving_mode(token)
+    """A thread-pool grpc server behind the handle a hook receives; never started."""
+    loop = asyncio.new_event_loop()
+    grpc_server = grpc.server(ThreadPoolExecutor(1))
+    yield ServerHandle(grpc_server, Runtime("threads", bridge_loop=loop))
+    grpc_server.stop(None)
+    loop.close()
 
 
 def test_one_class_two_import_paths():
@@ -40,7 +45,8 @@ def test_one_class_two_import_paths():
 
 @pytest.mark.parametrize(
     "name, expected",
-    [("MyHTTPService", "my_http_service"), ("ProbeService", "probe_service"), ("Book", "book"), ("ABTest", "ab_test"), ("V2Api", "v2_api")],
+    [("MyHTTPService", "my_http_service"), ("ProbeService", "probe_service"), ("Book", "book"), ("ABTest", "ab_test"),
+     ("V2Api", "v2_api")],
 )
 def test_camel_to_snake(name, expected):
     assert camel_to_snake(name) == expected
@@ -62,37 +68,30 @@ def test_names():
     assert Named.get_controller_name() == "CustomController"
 
 
-def test_register_by_class_and_by_name(server, mode):
+def test_register_by_class_and_by_name(server):
     from testapp.services.item_service import ItemService
 
     registry = AppHandlerRegistry("testapp", server)
     assert registry.register("ProbeService").__name__ == "ProbeService"
     assert registry.register(ItemService) is ItemService
-    assert mode.registered_services == [
-        "testproject.testapp.ProbeServiceController",
-        "testproject.testapp.ItemController",
-    ]
+    assert server.services == [PROBE, ITEM]
+    assert f"/{PROBE}/HoldSync" in server.methods and f"/{ITEM}/Retrieve" in server.methods
 
 
-def test_register_by_name_retries_with_service_suffix(server, mode):
+def test_register_by_name_retries_with_service_suffix(server):
     assert AppHandlerRegistry("testapp", server).register("Probe").__name__ == "ProbeService"
+    assert server.services == [PROBE]
 
 
-def test_explicit_service_file_path_is_honoured(server, mode):
+def test_explicit_service_file_path_is_honoured(server):
     registry = AppHandlerRegistry("testapp", server, service_file_path="services/item_service.py")
     assert registry.register("ItemService").get_controller_name() == "ItemController"
     dotted = AppHandlerRegistry("testapp", server, service_file_path="testapp.services.probe_service")
     assert dotted.register("ProbeService").__name__ == "ProbeService"
+    assert server.services == [ITEM, PROBE]
 
 
-def test_same_service_twice_is_an_error(server, mode):
-    registry = AppHandlerRegistry("testapp", server)
-    registry.register("ProbeService")
-    with pytest.raises(RegistrationError, match="registered twice"):
-        AppHandlerRegistry("testapp", server).register("ProbeService")
-
-
-def test_missing_pb2_grpc_says_to_run_generateproto(server, mode):
+def test_missing_pb2_grpc_says_to_run_generateproto(server):
     class LonelyService(Service):
         @grpc_action(request=[], response=[])
         async def Ping(self, request, context):
@@ -102,20 +101,27 @@ def test_missing_pb2_grpc_says_to_run_generateproto(server, mode):
         AppHandlerRegistry("django_socio_grpc", server).register(LonelyService)
     assert "django_socio_grpc.grpc.django_socio_grpc_pb2_grpc" in str(info.value)
     assert "generateproto" in str(info.value)
+    assert server.services == []
 
 
-def test_import_error_in_user_code_is_shown_as_itself(server, mode):
+def test_import_error_in_user_code_is_shown_as_itself(server):
     with pytest.raises(ModuleNotFoundError) as info:
         AppHandlerRegistry("testapp", server).register("BrokenImportService")
     assert info.value.name == "no_such_dependency_xyz"
 
 
-def test_unknown_name(server, mode):
-    with pytest.raises(RegistrationError, match="no module 'testapp.services.nothing_here'"):
+def test_unknown_name(server):
+    with pytest.raises(RegistrationError, match=r"no module 'testapp\.services\.nothing_here'"):
         AppHandlerRegistry("testapp", server).register("NothingHere")
 
 
-def test_not_a_service(server, mode):
+def test_module_without_the_class(server):
+    registry = AppHandlerRegistry("testapp", server, service_file_path="testapp.services.probe_service")
+    with pytest.raises(RegistrationError, match=r"module 'testapp\.services\.probe_service' defines no class 'Missing'"):
+        registry.register("Missing")
+
+
+def test_not_a_service(server):
     with pytest.raises(RegistrationError, match="not a subclass"):
         AppHandlerRegistry("testapp", server).register(object)
 
@@ -125,7 +131,7 @@ def test_unknown_app(server):
         AppHandlerRegistry("no_such_app", server)
 
 
-def test_controller_missing_from_generated_code(server, mode):
+def test_controller_missing_from_generated_code(server):
     class StrangerService(Service):
         pass
 
@@ -140,6 +146,7 @@ def test_generation_mode_records_without_wiring():
         registry.register("ProbeService")
         (recorded,) = recorded_apps()
         assert recorded.app_name == "testapp"
+        assert recorded.module_prefix == "testapp.grpc.testapp"
         assert [s.__name__ for s in recorded.services] == ["ProbeService"]
         with pytest.raises(RegistrationError, match="registered twice"):
             registry.register("ProbeService")
