@@ -226,7 +226,6 @@ def close_old_connections_middleware(get_response: Callable[[Any], Any]) -> Call
     from asgiref.sync import iscoroutinefunction
 
     if iscoroutinefunction(get_response):
-
         async def middleware(call: Any) -> Any:
             # The aio engine lends its pool; the thread-pool server's own pool must not be
             # borrowed by the async code its threads are waiting for (`Runtime.orm_pool`).
