@@ -40,6 +40,7 @@ class HybridServer:
         # Thread-safe views of the state, for whoever runs this server from another thread.
         self.serving = threading.Event()
         self.stopped = threading.Event()
+        self.settled = threading.Event()  # serving, or stopped without ever serving
         self._http_done = anyio.Event()
         self._http_error: BaseException | None = None
 
@@ -53,8 +54,11 @@ class HybridServer:
         """Start a graceful drain; safe to call from any thread."""
         if self._loop is None:
             self.lifecycle.request_drain(reason)
-        else:
-            self._loop.call_soon_threadsafe(self.lifecycle.request_drain, reason)
+        elif not self.stopped.is_set():
+            try:
+                self._loop.call_soon_threadsafe(self.lifecycle.request_drain, reason)
+            except RuntimeError:  # the loop closed meanwhile: the server has stopped
+                pass
 
     async def serve(self) -> int:
         self._loop = asyncio.get_running_loop()
@@ -70,6 +74,7 @@ class HybridServer:
         finally:
             self.lifecycle.state = State.STOPPED
             self.stopped.set()
+            self.settled.set()
 
     # ------------------------------------------------------------------ phases
 
@@ -89,6 +94,7 @@ class HybridServer:
         gc.freeze()
         self.lifecycle.state = State.SERVING
         self.serving.set()
+        self.settled.set()
         if self.config.banner:
             self._print_banner()
         if self.config.ready_fd is not None:

@@ -2,8 +2,10 @@
 reflection, bind, start and stop; the backend does the backend-specific part."""
 from __future__ import annotations
 
+import errno
 import inspect
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +40,26 @@ def _import_hook(hook: Any) -> Callable[[Any], Any]:
     if not callable(hook):
         raise StartupError(f"ROOT_HANDLERS_HOOK must be a callable taking the server, got {hook!r}")
     return hook
+
+
+def why_bind_failed(host: str, port: int) -> str:
+    """grpc says only "Failed to bind": find the reason with a plain socket."""
+    bare = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(bare or None, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"{bare!r} is neither an IP address nor a host name that resolves ({exc.strerror})"
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "address in use (another server is listening there)"
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return f"{bare!r} is not an address of this machine"
+            return exc.strerror or str(exc)
+    return "address in use or not available"
 
 
 class GrpcSide:
@@ -132,7 +154,7 @@ class GrpcSide:
             if self.port:
                 return
             if time.monotonic() >= deadline or cancelled():
-                raise StartupError(f"cannot bind gRPC to {address}: address in use or not available")
+                raise StartupError(f"cannot bind gRPC to {address}: {why_bind_failed(config.grpc_host, config.grpc_port)}")
             await anyio.sleep(pause)
             pause = min(pause * 2, 0.2)
 

@@ -1,6 +1,7 @@
 """Server credentials from the configured PEM files, with errors that name the file."""
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import grpc
@@ -16,9 +17,36 @@ def _read(path: str, what: str) -> bytes:
         raise StartupError(f"cannot read {what} {path!r}: {exc.strerror or exc}") from None
 
 
+def _check_pair(key: str, key_pem: bytes, cert: str, cert_pem: bytes) -> None:
+    """grpc reports a bad PEM only as a failed bind: say which file is wrong, and how."""
+    if b"-----BEGIN CERTIFICATE-----" not in cert_pem:
+        raise StartupError(f"TLS certificate chain {cert!r} is not a PEM certificate (no BEGIN CERTIFICATE block)")
+    if b"PRIVATE KEY-----" not in key_pem:
+        raise StartupError(f"TLS private key {key!r} is not a PEM private key (no BEGIN ... PRIVATE KEY block)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        if "KEY_VALUES_MISMATCH" in str(exc) or "key values mismatch" in str(exc):
+            raise StartupError(f"TLS private key {key!r} does not match the certificate {cert!r}") from None
+        raise StartupError(f"cannot load the TLS certificate {cert!r} with the key {key!r}: {exc.reason or exc}") from None
+
+
+def _check_roots(path: str) -> None:
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=path)
+    except ssl.SSLError as exc:
+        raise StartupError(f"TLS root certificates {path!r} are not valid PEM certificates: {exc.reason or exc}") from None
+
+
 def server_credentials(tls: Tls | None) -> grpc.ServerCredentials | None:
     if tls is None:
         return None
+    for key, cert in tls.cert_chain_pairs:
+        _check_pair(key, _read(key, "TLS private key"), cert, _read(cert, "TLS certificate chain"))
+    if tls.root_certificates:
+        _read(tls.root_certificates, "TLS root certificates")
+        _check_roots(tls.root_certificates)
     pairs = [
         (_read(key, "TLS private key"), _read(cert, "TLS certificate chain"))
         for key, cert in tls.cert_chain_pairs

@@ -37,7 +37,7 @@ class LiveServer:
         self.server = server = HybridServer(self.options, install_signal_handlers=False)
         self._thread = threading.Thread(target=self._run, name="hybrid-live-server", daemon=True)
         self._thread.start()
-        if not server.serving.wait(timeout) or server.stopped.is_set():
+        if not server.settled.wait(timeout) or not server.serving.is_set():
             self.stop(timeout)
             raise LiveServerError(f"the server did not start (exit code {self.exit_code})") from self.error
         return self
