@@ -18,6 +18,7 @@ import anyio
 import anyio.abc
 
 from hybrid_server.config import Config, resolve
+from hybrid_server.containment import contain
 from hybrid_server.grpc.side import GrpcSide
 from hybrid_server.http.side import HttpSide
 from hybrid_server.lifecycle import EXIT_FAILURE, EXIT_FORCED, EXIT_OK, Lifecycle, StartupError, State, report_error
@@ -62,6 +63,7 @@ class HybridServer:
 
     async def serve(self) -> int:
         self._loop = asyncio.get_running_loop()
+        contain(self._loop)
         if self.config.banner:
             ensure_log_output()
         try:
@@ -152,6 +154,9 @@ class HybridServer:
         while self.lifecycle.state is State.SERVING:
             if await self.grpc.terminated(0.5) and self.lifecycle.state is State.SERVING:
                 self.lifecycle.fail("gRPC server terminated unexpectedly")
+            problem = self.grpc.broken()
+            if problem and self.lifecycle.state is State.SERVING:
+                self.lifecycle.fail(problem)
 
     async def _drain(self) -> None:
         lifecycle = self.lifecycle

@@ -15,6 +15,7 @@ import anyio
 import grpc
 
 from hybrid_server.config import Config
+from hybrid_server.containment import contain
 from hybrid_server.grpc.interceptors import guard_interceptors
 from hybrid_server.grpc.runtime import AIO, THREADS, Runtime
 from hybrid_server.lifecycle import StartupError
@@ -62,6 +63,9 @@ class AioBackend:
     async def cancel_all(self) -> None:
         await self.server.stop(None)
 
+    def broken(self) -> str | None:
+        return None
+
     async def terminated(self, timeout: float) -> bool:
         """True once the server has terminated; polls, since cancelling a bare
         `wait_for_termination()` would cancel the server's own shutdown and lose the grace."""
@@ -80,6 +84,7 @@ class ThreadsBackend:
         self.executor = ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc-worker")
         # `async def` actions run on this loop, a grpc thread waiting for each.
         self.bridge_loop = asyncio.new_event_loop()
+        contain(self.bridge_loop)
         self.bridge_loop.set_default_executor(
             ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc-bridge")
         )
@@ -107,6 +112,11 @@ class ThreadsBackend:
 
     async def cancel_all(self) -> None:
         self.server.stop(None)
+
+    def broken(self) -> str | None:
+        if self._started and not self._bridge_thread.is_alive():
+            return "the event loop that runs async actions on the thread-pool server stopped"
+        return None
 
     async def terminated(self, timeout: float) -> bool:
         return bool(await anyio.to_thread.run_sync(self.server.wait_for_termination, timeout, abandon_on_cancel=True) is False)

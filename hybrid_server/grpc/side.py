@@ -164,6 +164,10 @@ class GrpcSide:
         self._started = True
         await self.set_serving()
 
+    def broken(self) -> str | None:
+        """What internal piece died while serving, if one did."""
+        return self.backend.broken() if self.backend is not None else None
+
     async def terminated(self, timeout: float) -> bool:
         assert self.backend is not None
         return await self.backend.terminated(timeout)

@@ -1,0 +1,45 @@
+"""One request must never stop the process.
+
+asyncio re-raises `SystemExit` and `KeyboardInterrupt` out of the event loop from whichever task
+raised them: a `sys.exit()` deep in a library, or argparse's `parser.error()`, in one view or
+one action would stop the whole server, every call in flight lost. The serving loops get a task
+factory that turns them, inside the task that raised them, into `EscapedExit`, an ordinary
+exception that fails that request only (the per-call error handling logs it with its traceback).
+Real stops never take this path: the engine owns the signals, and the loop's main task (the
+server itself) is created before the factory is installed.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+
+class EscapedExit(Exception):
+    """A `SystemExit` or `KeyboardInterrupt` raised by user code, contained to its request."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(type(original).__name__)
+        self.original = original
+
+    def __str__(self) -> str:  # the class name only: whatever it carried stays in the log
+        return type(self.original).__name__
+
+
+async def _contained(coro: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        return await coro
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise EscapedExit(exc) from exc
+
+
+def contained_task_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+    if asyncio.iscoroutine(coro):
+        coro = _contained(coro)
+    return asyncio.Task(coro, loop=loop, **kwargs)
+
+
+def contain(loop: asyncio.AbstractEventLoop) -> None:
+    """Install the factory on `loop` unless the application set one of its own."""
+    if loop.get_task_factory() is None:
+        loop.set_task_factory(contained_task_factory)
