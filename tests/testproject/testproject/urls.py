@@ -32,7 +32,20 @@ async def hold(request):
     return StreamingHttpResponse(body(), content_type="text/plain")
 
 
+def exit_sync(request):
+    """A library calling sys.exit() inside a view (argparse's parser.error() does)."""
+    import sys
+
+    sys.exit(3)
+
+
+async def exit_async(request):
+    raise KeyboardInterrupt
+
+
 urlpatterns = [
+    path("exit-sync/", exit_sync),
+    path("exit-async/", exit_async),
     path("admin/", admin.site.urls),
     path("hello/", hello),
     path("slow/", slow),
