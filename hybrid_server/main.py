@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
-from typing import Any, NoReturn
+from typing import Any
 
 from hybrid_server.config import resolve
 from hybrid_server.options import Options
@@ -36,33 +35,23 @@ def run(options: Options | None = None, **changes: Any) -> int:
     return serve(config)
 
 
-def _exit_blockers() -> list[threading.Thread]:
-    """Threads the interpreter would wait for at exit: non-daemon ones, and executor workers
-    (concurrent.futures joins those even when they are daemon threads, as grpc's are)."""
-    from concurrent.futures import thread as futures_thread
+def abandon_running_work(code: int, patience: float = 1.0) -> int:
+    """Return `code`, unless user code still runs in the engine's pools past the grace period.
 
-    workers = set(getattr(futures_thread, "_threads_queues", {}))
-    return [
-        thread for thread in threading.enumerate()
-        if thread is not threading.main_thread() and (not thread.daemon or thread in workers)
-    ]
-
-
-def exit_process(code: int) -> NoReturn:
-    """Leave the process with `code`, without waiting on `def` actions still running.
-
-    When the grace period is over a blocking `def` action cannot be interrupted: its thread
-    would hold the interpreter at exit for as long as the action runs. Threads that finish
-    within a moment are waited for; the others are abandoned, and said so.
+    A blocking `def` action cannot be interrupted: its thread would hold the interpreter at exit
+    for as long as it runs. Work that finishes within `patience` is waited for; otherwise the
+    process leaves at once (`os._exit`), and says so. Idle threads are no reason to do that, so
+    a clean stop returns and `atexit` handlers (exporters' last flush) run as usual.
     """
-    deadline = time.monotonic() + 1.0
-    for thread in _exit_blockers():
-        thread.join(max(0.0, deadline - time.monotonic()))
-    busy = [thread for thread in _exit_blockers() if thread.is_alive()]
-    if busy:
-        print(f"{len(busy)} thread(s) still running code past the grace period; exiting without them.", file=sys.stderr)
+    from hybrid_server.grpc.pools import running_work
+
+    deadline = time.monotonic() + patience
+    while running_work() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    busy = running_work()
+    if not busy:
+        return code
+    print(f"{busy} call(s) still running code past the grace period; exiting without them.", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
-    if busy:
-        os._exit(code)
-    sys.exit(code)
+    os._exit(code)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -17,6 +16,7 @@ import grpc
 from hybrid_server.config import Config
 from hybrid_server.containment import contain
 from hybrid_server.grpc.interceptors import guard_interceptors
+from hybrid_server.grpc.pools import CountingExecutor
 from hybrid_server.grpc.runtime import AIO, THREADS, Runtime
 from hybrid_server.lifecycle import StartupError
 
@@ -46,7 +46,7 @@ class AioBackend:
     name = "grpc.aio"
 
     def __init__(self, config: Config) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc-worker")
+        self.executor = CountingExecutor(max_workers=config.max_workers, thread_name_prefix="grpc-worker")
         self.runtime = Runtime(AIO, self.executor)
         self.server: Any = grpc.aio.server(
             migration_thread_pool=self.executor,
@@ -81,12 +81,12 @@ class ThreadsBackend:
 
     def __init__(self, config: Config) -> None:
         interceptors = guard_interceptors(_check_interceptors(config, grpc.ServerInterceptor), aio=False)
-        self.executor = ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc-worker")
+        self.executor = CountingExecutor(max_workers=config.max_workers, thread_name_prefix="grpc-worker")
         # `async def` actions run on this loop, a grpc thread waiting for each.
         self.bridge_loop = asyncio.new_event_loop()
         contain(self.bridge_loop)
         self.bridge_loop.set_default_executor(
-            ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="grpc-bridge")
+            CountingExecutor(max_workers=config.max_workers, thread_name_prefix="grpc-bridge")
         )
         self._bridge_thread = threading.Thread(target=self.bridge_loop.run_forever, name="grpc-bridge-loop", daemon=True)
         self._bridge_thread.start()

@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from hybrid_server.options import add_serving_arguments, options_from_arguments
 
@@ -13,6 +13,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         from hybrid_server import run
-        from hybrid_server.main import exit_process
+        from hybrid_server.main import abandon_running_work
 
-        exit_process(run(options_from_arguments(options, self.backend)))
+        code = abandon_running_work(run(options_from_arguments(options, self.backend)))
+        if getattr(self, "_called_from_command_line", False):
+            if code:
+                raise SystemExit(code)  # the server has said why (its `Error:` line)
+            return
+        if code:  # call_command(): the caller gets a Django command error, not an exit
+            raise CommandError(f"the server stopped with exit code {code}", returncode=code)
