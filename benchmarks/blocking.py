@@ -2,7 +2,7 @@
 
 For --max-workers 1, 4, 8 on grpcrunaioserver and grpcrunserver (server on SERVER_CPU): the
 wall time from sending the 8 calls (at once, over one ready channel, from 8 client threads)
-to the last answer. Ideal: ceil(8 / workers) × 0.5 s.
+to the last answer. Ideal: ceil(8 / workers) x 0.5 s.
 """
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from common import BenchError, Server, Servers, check_echo, median, pb2, verdict
+from common import BenchError, Server, check_echo, median, pb2, verdict
+
+from hybrid_server.testing.process import ServerGroup
 
 CALLS = 8
 SECONDS = 0.5
@@ -49,7 +51,7 @@ def run(ctx: Any) -> dict[str, Any]:
     rows = []
     for command in ("grpcrunaioserver", "grpcrunserver"):
         for workers in s.block_workers:
-            with Servers(ctx.log) as servers:
+            with ServerGroup(ctx.log) as servers:
                 server = servers.add(Server.manage(command, "127.0.0.1:0", "--max-workers", str(workers),
                                                    env=ctx.env, label=f"{command} --max-workers {workers}"))
                 check_echo(server.grpc_target)
@@ -63,7 +65,7 @@ def run(ctx: Any) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["| server | --max-workers | wall s (8 × Block 0.5 s) | ideal s | max of runs |", "|---|---:|---:|---:|---:|"]
+    lines = ["| server | --max-workers | wall s (8 x Block 0.5 s) | ideal s | max of runs |", "|---|---:|---:|---:|---:|"]
     for row in result["rows"]:
         lines.append(f"| {row['server']} | {row['max_workers']} | {row['wall_s']:.3f} | {row['ideal_s']:.1f} | "
                      f"{max(row['runs']):.3f} |")
@@ -73,6 +75,6 @@ def markdown(result: dict[str, Any]) -> str:
 def headline(result: dict[str, Any]) -> str:
     parts = [f"{row['server']} {row['wall_s']:.3f} s ({verdict(row['wall_s'] <= TARGET)} ≤ {TARGET} s)"
              for row in result["rows"] if row["max_workers"] == 8]
-    return "8 × Block(0.5 s) with --max-workers 8: " + ("; ".join(parts) or "not measured")
+    return "8 x Block(0.5 s) with --max-workers 8: " + ("; ".join(parts) or "not measured")
 
 

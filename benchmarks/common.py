@@ -1,12 +1,12 @@
 """Shared pieces of the benchmark sections: servers, load generators, checks, statistics.
 
-Every server runs in its own subprocess and session (pinned to SERVER_CPU unless a section
-says otherwise); every process started here is registered and stopped (SIGTERM, then SIGKILL
-of its session) when its section ends, on error, on Ctrl-C and at interpreter exit.
+Every server is a `hybrid_server.testing.ServerProcess` (the harness the tests use) in its own
+subprocess and session, pinned to SERVER_CPU unless a section says otherwise; every one is
+stopped (SIGTERM, then SIGKILL of its session) when its section's `ServerGroup` ends, on error,
+on Ctrl-C and at interpreter exit.
 """
 from __future__ import annotations
 
-import atexit
 import json
 import math
 import os
@@ -14,16 +14,15 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import struct
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -31,6 +30,9 @@ TESTPROJECT = ROOT / "tests" / "testproject"
 PYTHON = sys.executable
 if str(TESTPROJECT) not in sys.path:
     sys.path.insert(0, str(TESTPROJECT))
+
+# One harness for tests and benchmarks (sections import ServerGroup, free_port, ... from it too).
+from hybrid_server.testing.process import READY_LINE, UVICORN_LINE, ServerProcess, clean_environ  # noqa: E402
 
 SERVER_CPU = 0
 LOAD_CPU = 1
@@ -40,10 +42,6 @@ HELLO_PATH = "/hello/"
 HELLO_BODY = b"hello from django"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-GRPC_LINE = re.compile(r"gRPC server listening on (\S+):(\d+)")
-HTTP_LINE = re.compile(r"HTTP server listening on (https?)://(\S+):(\d+)")
-UVICORN_LINE = re.compile(r"Uvicorn running on (https?)://(\S+):(\d+)")
-
 Log = Callable[[str], None]
 
 
@@ -52,12 +50,6 @@ class BenchError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- environment
-
-
-def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return {**env, **(extra or {})}
 
 
 def ensure_protos(log: Log) -> None:
@@ -90,27 +82,7 @@ def bench_request(**fields: Any) -> bytes:
     return pb2().BenchMessage(**fields).SerializeToString()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # --------------------------------------------------------------------------- processes
-
-
-_LIVE: set["Server"] = set()
-_LIVE_LOCK = threading.Lock()
-
-
-def stop_all() -> None:
-    with _LIVE_LOCK:
-        servers = list(_LIVE)
-    for server in servers:
-        server.stop()
-
-
-atexit.register(stop_all)
 
 
 def install_signal_handlers() -> None:
@@ -128,156 +100,20 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-class Server:
-    """A server command in its own session; output collected; always stopped."""
+class Server(ServerProcess):
+    """A benchmark server (`hybrid_server.testing.ServerProcess`): the test project's by
+    default, pinned to SERVER_CPU; uvicorn's own ready line for a plain uvicorn."""
 
     def __init__(self, args: list[str], cwd: Path = TESTPROJECT, env: dict[str, str] | None = None,
                  cpu: int | None = SERVER_CPU, label: str = "") -> None:
         # cpu=None: every CPU, explicitly (run.py itself is pinned to LOAD_CPU and children inherit that).
         cpus = str(cpu) if cpu is not None else f"0-{(os.cpu_count() or 1) - 1}"
-        self.args = ["taskset", "-c", cpus, *args]
-        self.cwd = cwd
-        self.env = clean_environ(env)
-        self.label = label or " ".join(args[1:3])
-        self.proc: subprocess.Popen[str] | None = None
-        self.started_at = 0.0
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-        self.grpc_port: int | None = None
-        self.http_port: int | None = None
+        ready = UVICORN_LINE if "uvicorn" in " ".join(args) else READY_LINE
+        super().__init__(args, cwd=cwd, env=env, cpus=cpus, label=label, ready=ready)
 
     @classmethod
-    def manage(cls, *command: str, **kwargs: Any) -> "Server":
+    def manage(cls, *command: str, **kwargs: Any) -> Server:  # type: ignore[override]
         return cls([PYTHON, "manage.py", *command], **kwargs)
-
-    def start(self) -> "Server":
-        with _LIVE_LOCK:
-            _LIVE.add(self)
-        self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(
-            self.args, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, start_new_session=True, stdin=subprocess.DEVNULL,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        return self
-
-    def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._lock:
-                self.lines.append(line.rstrip("\n"))
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid  # taskset execs: this is the server's own pid
-
-    @property
-    def output(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
-
-    def wait_for(self, pattern: str, timeout: float = 60.0, count: int = 1) -> list[re.Match[str]]:
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            matches = list(regex.finditer(self.output))
-            if len(matches) >= count:
-                return matches
-            if self.proc is not None and self.proc.poll() is not None:
-                time.sleep(0.1)
-                matches = list(regex.finditer(self.output))
-                if len(matches) >= count:
-                    return matches
-                raise BenchError(f"{self.label}: exited ({self.proc.returncode}) before {pattern!r}:\n"
-                                 f"{self.output[-3000:]}")
-            if time.monotonic() > deadline:
-                raise BenchError(f"{self.label}: timed out waiting for {pattern!r}:\n{self.output[-3000:]}")
-            time.sleep(0.02)
-
-    def wait_ready(self, timeout: float = 60.0, banners: int = 1) -> "Server":
-        """Our commands and raw_server.py: 'Quit with CONTROL-C.' (once per worker); uvicorn: its line."""
-        if "uvicorn" in " ".join(self.args):
-            match = self.wait_for(UVICORN_LINE.pattern, timeout)[0]
-            self.http_port = int(match.group(3))
-            return self
-        self.wait_for("Quit with CONTROL-C", timeout, count=banners)
-        grpc_match = GRPC_LINE.search(self.output)
-        if grpc_match:
-            self.grpc_port = int(grpc_match.group(2))
-        http_match = HTTP_LINE.search(self.output)
-        if http_match:
-            self.http_port = int(http_match.group(3))
-        return self
-
-    @property
-    def grpc_target(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
-
-    @property
-    def http_base(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def rss_kib(self) -> int:
-        """VmRSS of the server process (kB) from /proc."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise BenchError(f"no VmRSS for {self.pid}")
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL of the whole session: no process outlives the benchmark."""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGTERM)
-                    self.proc.wait(15)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    pass
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        with _LIVE_LOCK:
-            _LIVE.discard(self)
-
-    def __enter__(self) -> "Server":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class Servers:
-    """Several servers started together and stopped together (for interleaved runs)."""
-
-    def __init__(self, log: Log) -> None:
-        self.log = log
-        self.items: list[Server] = []
-
-    def add(self, server: Server, banners: int = 1, timeout: float = 60.0) -> Server:
-        self.items.append(server)
-        server.start()
-        try:
-            server.wait_ready(timeout, banners)
-        except BaseException:
-            self.log(f"{server.label} output:\n{server.output[-3000:]}")
-            raise
-        return server
-
-    def __enter__(self) -> "Servers":
-        return self
-
-    def __exit__(self, exc_type: Any, *exc: object) -> None:
-        if exc_type is not None and exc_type is not KeyboardInterrupt:
-            for server in self.items:
-                self.log(f"--- {server.label} output (last lines):\n{server.output[-1500:]}")
-        for server in reversed(self.items):
-            server.stop()
 
 
 def cpu_seconds(pid: int) -> float:

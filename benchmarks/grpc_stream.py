@@ -10,9 +10,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import (BENCH_DIR, BENCH_SERVICE, MESSAGE, PYTHON, ROOT, Server, Servers, bench_request,
-                    bracket_ratios, cpu_seconds, fmt_num, fmt_ratio, fmt_pct, grpc_call, grpc_frame, interleave, median, pb2,
-                    spread, BenchError)
+from common import (
+    BENCH_DIR,
+    BENCH_SERVICE,
+    MESSAGE,
+    PYTHON,
+    ROOT,
+    BenchError,
+    Server,
+    bench_request,
+    bracket_ratios,
+    cpu_seconds,
+    fmt_num,
+    fmt_pct,
+    fmt_ratio,
+    grpc_frame,
+    interleave,
+    median,
+    pb2,
+    spread,
+)
+
+from hybrid_server.testing.process import ServerGroup
 
 
 def expected_bytes(count: int) -> int:
@@ -38,7 +57,7 @@ def run(ctx: Any) -> dict[str, Any]:
     body = bench_request(message=MESSAGE, count=count)
     frame_bytes = expected_bytes(count)
     loop = "uvloop"
-    with Servers(ctx.log) as servers:
+    with ServerGroup(ctx.log) as servers:
         raw = servers.add(Server([PYTHON, str(BENCH_DIR / "raw_server.py"), "127.0.0.1:0", "--uvloop"], cwd=ROOT,
                                  env=ctx.env, label="raw grpc.aio"))
         ours = servers.add(Server.manage("grpcrunaioserver", "127.0.0.1:0", "--loop", loop, env=ctx.env,
@@ -79,7 +98,7 @@ def run(ctx: Any) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["| server | loop | messages/s | spread | × raw | server CPU |", "|---|---|---:|---:|---:|---:|"]
+    lines = ["| server | loop | messages/s | spread | x raw | server CPU |", "|---|---|---:|---:|---:|---:|"]
     for row in result["rows"]:
         ratio = fmt_ratio(row["ratio"], row["ratios"])
         lines.append(f"| {row['server']} | {row['loop']} | {fmt_num(row['messages_per_s'])} | "

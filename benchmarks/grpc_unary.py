@@ -11,9 +11,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from common import (BENCH_DIR, BENCH_SERVICE, MESSAGE, PYTHON, ROOT, TESTPROJECT, BenchError, Server, Servers,
-                    bench_request, bracket_ratios, check_echo, fmt_ratio, cpu_seconds, fmt_num, fmt_pct, interleave, median,
-                    spread, verdict)
+from common import (
+    BENCH_DIR,
+    BENCH_SERVICE,
+    MESSAGE,
+    PYTHON,
+    ROOT,
+    TESTPROJECT,
+    BenchError,
+    Server,
+    bench_request,
+    bracket_ratios,
+    check_echo,
+    cpu_seconds,
+    fmt_num,
+    fmt_pct,
+    fmt_ratio,
+    interleave,
+    median,
+    spread,
+    verdict,
+)
+
+from hybrid_server.testing.process import ServerGroup
 
 TARGET = 0.90
 
@@ -56,7 +76,7 @@ def run(ctx: Any) -> dict[str, Any]:
             continue
         rows = [row for row in rows if row.raw or not ctx.filter or ctx.filter in row.label]
         ctx.log(f"[unary] group {group}: {', '.join(row.label for row in rows)}")
-        with Servers(ctx.log) as servers:
+        with ServerGroup(ctx.log) as servers:
             by_args: dict[tuple[str, ...], Server] = {}
             target: dict[str, tuple[Server, int]] = {}
             for row in rows:
@@ -66,7 +86,8 @@ def run(ctx: Any) -> dict[str, Any]:
                 server = by_args[row.args]
                 target[row.label] = (server, check_echo(server.grpc_target, row.action))
 
-            def one(label: str, index: int, inflight: int, duration: float) -> dict[str, Any]:
+            def one(label: str, index: int, inflight: int, duration: float,
+                    target: dict[str, tuple[Server, int]] = target, rows: list[Any] = rows) -> dict[str, Any]:
                 server, frame = target[label]
                 before = cpu_seconds(server.pid)
                 result = ctx.load.grpc(server.grpc_target, f"{BENCH_SERVICE}/{_action(rows, label)}", body, frame,
@@ -83,7 +104,8 @@ def run(ctx: Any) -> dict[str, Any]:
                     ctx.load.grpc(target[row.label][0].grpc_target, f"{BENCH_SERVICE}/{row.action}", body,
                                   target[row.label][1], inflight, duration=s.warmup)
                 runs = interleave([row.label for row in rows], rounds,
-                                  lambda label, index: one(label, index, inflight, duration), rows[0].label)
+                                  lambda label, index, inflight=inflight, duration=duration:
+                                  one(label, index, inflight, duration), rows[0].label)
                 ref_rps = [run["rps"] for run in runs[rows[0].label]]
                 ref_cpu = [run["server_cpu"] for run in runs[rows[0].label]]
                 for row in rows:
@@ -116,7 +138,7 @@ def _action(rows: list[Row], label: str) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        "| server | loop | action | in flight | RPS | spread | p50 ms | p99 ms | × raw (same loop) | server CPU | load CPU |",
+        "| server | loop | action | in flight | RPS | spread | p50 ms | p99 ms | x raw (same loop) | server CPU | load CPU |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["rows"]:
@@ -135,6 +157,6 @@ def headline(result: dict[str, Any]) -> str:
     parts = []
     for row in result["rows"]:
         if row["server"] == "grpcrunaioserver" and row["inflight"] == 64 and row["ratio"] is not None:
-            parts.append(f"{row['loop']} {row['ratio']:.2f}× ({verdict(row['ratio'] >= TARGET)} ≥ {TARGET:.2f})")
+            parts.append(f"{row['loop']} {row['ratio']:.2f}x ({verdict(row['ratio'] >= TARGET)} ≥ {TARGET:.2f})")
     return "Headline, grpcrunaioserver / raw grpc.aio at 64 in flight (median of bracketed per-run ratios): " + (
         "; ".join(parts) or "not measured")

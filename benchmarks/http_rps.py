@@ -9,8 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import (HELLO_PATH, PYTHON, Server, Servers, bracket_ratios, check_hello, cpu_seconds, fmt_num, fmt_ratio,
-                    fmt_pct, interleave, median, spread, verdict)
+from common import (
+    HELLO_PATH,
+    PYTHON,
+    Server,
+    bracket_ratios,
+    check_hello,
+    cpu_seconds,
+    fmt_num,
+    fmt_pct,
+    fmt_ratio,
+    interleave,
+    median,
+    spread,
+    verdict,
+)
+
+from hybrid_server.testing.process import ServerGroup
 
 TARGET = 0.95
 UVICORN = "uvicorn (plain)"
@@ -24,17 +39,17 @@ def uvicorn_args(port: int = 0) -> list[str]:
 
 def run(ctx: Any) -> dict[str, Any]:
     s = ctx.settings
-    with Servers(ctx.log) as servers:
+    with ServerGroup(ctx.log) as servers:
         plain = servers.add(Server(uvicorn_args(), env=ctx.env, label=UVICORN))
         hybrid = servers.add(Server.manage("grpcrunaioserver", "127.0.0.1:0", "--with-http", "127.0.0.1:0",
                                            "--loop", "uvloop", env=ctx.env, label=HYBRID))
         by_label = {UVICORN: plain, HYBRID: hybrid}
-        body = {label: check_hello(server.http_base) for label, server in by_label.items()}
+        body = {label: check_hello(server.http_url) for label, server in by_label.items()}
 
         def one(label: str, index: int, duration: float = s.http_duration) -> dict[str, Any]:
             server = by_label[label]
             before = cpu_seconds(server.pid)
-            result = ctx.load.http(server.http_base, HELLO_PATH, body[label], s.http_conns, duration=duration)
+            result = ctx.load.http(server.http_url, HELLO_PATH, body[label], s.http_conns, duration=duration)
             out = result.as_dict()
             out["server_cpu"] = round((cpu_seconds(server.pid) - before) / result.seconds, 3)
             ctx.log(f"  [http] {label} #{index + 1}: {result.rps:,.0f} rps, p50 {result.p50_ms:.2f} ms, "
@@ -44,8 +59,8 @@ def run(ctx: Any) -> dict[str, Any]:
         for label in by_label:
             one(label, -1, s.warmup)
         runs = interleave(list(by_label), s.http_rounds, one, UVICORN)
-        for label, server in by_label.items():
-            check_hello(server.http_base)
+        for server in by_label.values():
+            check_hello(server.http_url)
     ref = [run["rps"] for run in runs[UVICORN]]
     ref_cpu = [run["server_cpu"] for run in runs[UVICORN]]
     rows = []
@@ -64,7 +79,7 @@ def run(ctx: Any) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["| server | RPS | spread | p50 ms | p99 ms | × uvicorn | server CPU | load CPU |",
+    lines = ["| server | RPS | spread | p50 ms | p99 ms | x uvicorn | server CPU | load CPU |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in result["rows"]:
         ratio = fmt_ratio(row["ratio"], row["ratios"])
@@ -75,4 +90,4 @@ def markdown(result: dict[str, Any]) -> str:
 
 def headline(result: dict[str, Any]) -> str:
     ratio = result["rows"][1]["ratio"]
-    return f"Hybrid HTTP / plain uvicorn: {ratio:.2f}× ({verdict(ratio >= TARGET)} ≥ {TARGET:.2f})"
+    return f"Hybrid HTTP / plain uvicorn: {ratio:.2f}x ({verdict(ratio >= TARGET)} ≥ {TARGET:.2f})"

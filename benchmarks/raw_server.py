@@ -20,7 +20,6 @@ TESTPROJECT = Path(__file__).resolve().parent.parent / "tests" / "testproject"
 sys.path.insert(0, str(TESTPROJECT))
 
 import grpc  # noqa: E402
-
 from testapp.grpc import testapp_pb2, testapp_pb2_grpc  # noqa: E402
 
 BenchMessage = testapp_pb2.BenchMessage

@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import TESTPROJECT, BenchError, Server, Servers, grpc_call, http_get, median, migrated_db, verdict
+from common import TESTPROJECT, BenchError, Server, grpc_call, http_get, median, migrated_db, verdict
+
+from hybrid_server.testing.process import ServerGroup
 
 TARGET = 0.5  # s, median
 POLL = 0.01
@@ -35,7 +37,7 @@ def _poll(server: Server, since: float, attempt: Any, what: str) -> float:
         try:
             if attempt():
                 return time.monotonic() - since
-        except Exception:  # noqa: BLE001 - restarting: refused, unavailable, reset
+        except Exception:
             pass
         time.sleep(POLL)
     raise BenchError(f"--dev: no answer with the {what} within {LIMIT:.0f}s:\n{server.output[-3000:]}")
@@ -51,22 +53,23 @@ def run(ctx: Any) -> dict[str, Any]:
         env = migrated_db(Path(tmp), project)
         service, urls = project / "testapp" / "services" / "bench_service.py", project / "testproject" / "urls.py"
         echo_source, view_source = service.read_text(), urls.read_text()
-        with Servers(ctx.log) as servers:
+        with ServerGroup(ctx.log) as servers:
             server = servers.add(Server.manage("grpcrunaioserver", "127.0.0.1:0", "--with-http", "127.0.0.1:0", "--dev",
                                                cwd=project, env=env, cpu=None, label="--dev"))
             server.wait_for("Watching for file changes", 10)
             time.sleep(s.reload_pause)  # the warm standby child gets ready
-            target, base = server.grpc_target, server.http_base
+            target, base = server.grpc_target, server.http_url
             for index in range(s.reload_edits):
                 text = _text("echo", index)
                 new = ECHO_OLD.replace("message=request.message", f"message={text!r}")
                 since = _rewrite(service, echo_source, ECHO_OLD, new)
-                grpc_times.append(_poll(server, since, lambda: grpc_call(target, "Echo", timeout=1, ready_timeout=1,
-                                                                        message="x").message == text, "new Echo"))
+                grpc_times.append(_poll(server, since, lambda text=text: grpc_call(target, "Echo", timeout=1, ready_timeout=1,
+                                                                                  message="x").message == text, "new Echo"))
                 time.sleep(s.reload_pause)
                 text_http = _text("hello", index)
                 since = _rewrite(urls, view_source, VIEW_OLD, f"return HttpResponse({text_http!r})")
-                http_times.append(_poll(server, since, lambda: http_get(base, timeout=2) == (200, text_http.encode()),
+                http_times.append(_poll(server, since,
+                                        lambda text_http=text_http: http_get(base, timeout=2) == (200, text_http.encode()),
                                         "new /hello/"))
                 ctx.log(f"  [reload] edit {index + 1}: gRPC {grpc_times[-1]:.3f} s, HTTP {http_times[-1]:.3f} s")
                 time.sleep(s.reload_pause)

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/run.py [--quick] [--only SECTION[,SECTION...]] [--filter TEXT]
                                        [--client auto|h2load|python] [--output PATH]
 
-Sections: unary, stream, http, blocking, startup, workers, reload (see benchmarks/README.md).
+Sections: unary, stream, http, blocking, startup, workers, reload, memory (see benchmarks/README.md).
 A full run takes ~5 minutes, `--quick` ~1 minute (one short round per figure: a smoke test,
 not figures to quote). Results go to benchmarks/results/latest.json (rewritten after every
 section, so an interrupted run keeps what it measured), the tables also to latest.md. Progress
@@ -20,14 +20,17 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import common  # noqa: E402
+
+from hybrid_server.testing.process import ServerProcessError, stop_all  # noqa: E402
 
 RESULTS = BENCH_DIR / "results"
 
@@ -50,19 +53,22 @@ class Settings:
     startup_runs: int = 5
     rss_runs: int = 2
     rss_grpc_calls: int = 20000  # Echo calls before reading VmRSS
-    rss_http_calls: int = 4000  # GET /hello/ before reading VmRSS (Django's HTTP path is ~5× slower)
+    rss_http_calls: int = 4000  # GET /hello/ before reading VmRSS (Django's HTTP path is ~5x slower)
     workers_duration: float = 2.0
     workers_rounds: int = 4
     workers_grpc_conns: int = 16
     workers_http_conns: int = 32
     reload_edits: int = 7
     reload_pause: float = 1.0
+    memory_warmup: int = 5000  # RPCs before the baseline RSS
+    memory_calls: int = 45000  # RPCs after it
 
 
 QUICK = Settings(warmup=0.2, unary_duration=0.5, unary_rounds=1, latency_duration=0.5, latency_rounds=1,
                  stream_count=10000, stream_calls=1, stream_rounds=1, http_duration=0.5, http_rounds=1,
                  block_workers=(1, 8), block_runs=1, startup_runs=1, rss_runs=1, rss_grpc_calls=5000, rss_http_calls=1000,
-                 workers_duration=0.5, workers_rounds=1, reload_edits=2, reload_pause=0.8)
+                 workers_duration=0.5, workers_rounds=1, reload_edits=2, reload_pause=0.8,
+                 memory_warmup=1000, memory_calls=9000)
 
 
 @dataclass
@@ -80,6 +86,7 @@ def _sections() -> dict[str, tuple[str, Any]]:
     import grpc_stream
     import grpc_unary
     import http_rps
+    import memory
     import reload_latency
     import startup
     import workers
@@ -88,10 +95,11 @@ def _sections() -> dict[str, tuple[str, Any]]:
         "unary": ("1. gRPC unary Echo: RPS and latency", grpc_unary),
         "stream": ("2. gRPC server streaming: messages/s", grpc_stream),
         "http": ("3. HTTP GET /hello/: hybrid vs plain uvicorn", http_rps),
-        "blocking": ("4. Blocking sync work: 8 × Block(0.5 s)", blocking),
+        "blocking": ("4. Blocking sync work: 8 x Block(0.5 s)", blocking),
         "startup": ("5. Start-up to the first answer, and memory", startup),
         "workers": ("6. --workers 2 vs 1 (not pinned)", workers),
         "reload": ("7. --dev reload latency", reload_latency),
+        "memory": ("8. Memory over sustained RPCs", memory),
     }
 
 
@@ -183,14 +191,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(text, flush=True)
                 _write(args.output, report, started)
                 args.output.with_suffix(".md").write_text("\n".join(markdown_out))
-    except common.BenchError as exc:
+    except (common.BenchError, ServerProcessError) as exc:
         log(f"benchmark failed: {exc}")
         code = 1
     except KeyboardInterrupt:
         log("interrupted; every server stopped")
         code = 130
     finally:
-        common.stop_all()
+        stop_all()
     report["complete"] = code == 0
     _write(args.output, report, started)
     log(f"JSON: {args.output}  ({time.monotonic() - started:.0f} s)")

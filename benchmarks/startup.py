@@ -18,9 +18,23 @@ import socket
 import time
 from typing import Any
 
-from common import (BENCH_SERVICE, HELLO_BODY, HELLO_PATH, MESSAGE, BenchError, Server, bench_request, check_echo,
-                    check_hello, free_port, grpc_call, http_get, median)
+from common import (
+    BENCH_SERVICE,
+    HELLO_BODY,
+    HELLO_PATH,
+    MESSAGE,
+    BenchError,
+    Server,
+    bench_request,
+    check_echo,
+    check_hello,
+    grpc_call,
+    http_get,
+    median,
+)
 from http_rps import uvicorn_args
+
+from hybrid_server.testing.process import free_port
 
 POLL = 0.005
 LIMIT = 60.0
@@ -41,7 +55,7 @@ def _wait(server: Server, attempt: Any, what: str) -> float:
         try:
             if attempt():
                 return time.monotonic() - server.started_at
-        except Exception:  # noqa: BLE001 - not up yet: refused, reset, unavailable
+        except Exception:
             pass
         time.sleep(POLL)
     raise BenchError(f"{server.label}: no {what} within {LIMIT:.0f}s:\n{server.output[-3000:]}")
@@ -78,13 +92,12 @@ def run(ctx: Any) -> dict[str, Any]:
         runs = []
         for index in range(s.startup_runs):
             grpc_port, http_port = free_port(), free_port()
-            with _server(config, grpc_port, http_port, ctx.env) as server:
-                server.start()
+            with _server(config, grpc_port, http_port, ctx.env) as server:  # started
                 run: dict[str, Any] = {}
                 if config != "HTTP-only":
-                    run["first_grpc_s"] = _wait(server, lambda: _grpc_ok(grpc_port), "gRPC answer")
+                    run["first_grpc_s"] = _wait(server, lambda port=grpc_port: _grpc_ok(port), "gRPC answer")
                 if config != "gRPC-only":
-                    run["first_http_s"] = _wait(server, lambda: _http_ok(http_port), "HTTP answer")
+                    run["first_http_s"] = _wait(server, lambda port=http_port: _http_ok(port), "HTTP answer")
                 run["first_answer_s"] = run.get("first_grpc_s", run.get("first_http_s"))
                 run["rss_start_kib"] = server.rss_kib()
                 if index < s.rss_runs:
@@ -102,7 +115,7 @@ def run(ctx: Any) -> dict[str, Any]:
                         + f", RSS {run['rss_start_kib'] / 1024:.1f} MiB"
                         + (f" -> {run['rss_after_kib'] / 1024:.1f} MiB after load" if "rss_after_kib" in run else ""))
 
-        def med(key: str) -> float | None:
+        def med(key: str, runs: list[dict[str, Any]] = runs) -> float | None:
             values = [run[key] for run in runs if key in run]
             return median(values) if values else None
 
