@@ -57,6 +57,13 @@ class Tls:
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    header_timeout: float | None  # seconds from a request's first byte to the end of its headers
+    max_header_size: int | None  # bytes of request line and headers
+    max_body_size: int | None  # bytes of request body
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything one serving process needs, every default applied and every value checked."""
 
@@ -83,6 +90,7 @@ class Config:
     healthz_path: str | None
     readyz_path: str | None
     serve_static: bool
+    http_limits: HttpLimits
     tls: Tls | None
     http_tls: bool
     bind_retry: float
@@ -145,6 +153,25 @@ def _tls(options: Options) -> Tls | None:
         cert_chain_pairs=tuple(checked),
         root_certificates=_setting(options.tls_root_certificates, "ROOT_CERTIFICATES_PATH"),
         require_client_auth=bool(_setting(options.tls_require_client_auth, "REQUIRE_CLIENT_AUTH")),
+    )
+
+
+def _http_limits(options: Options) -> HttpLimits:
+    values = []
+    for field, key in (
+        ("http_header_timeout", "HTTP_HEADER_TIMEOUT"),
+        ("http_max_header_size", "HTTP_MAX_HEADER_SIZE"),
+        ("http_max_body_size", "HTTP_MAX_BODY_SIZE"),
+    ):
+        value = _setting(getattr(options, field), key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ConfigError(f"{key} must be a positive number or None, got {value!r}")
+        values.append(value)
+    timeout, header, body = values
+    return HttpLimits(
+        None if timeout is None else float(timeout),
+        None if header is None else int(header),
+        None if body is None else int(body),
     )
 
 
@@ -224,6 +251,7 @@ def resolve(options: Options) -> Config:
         healthz_path=_setting(options.healthz_path, "HEALTHZ_PATH"),
         readyz_path=_setting(options.readyz_path, "READYZ_PATH"),
         serve_static=_serve_static(options.serve_static),
+        http_limits=_http_limits(options),
         tls=_tls(options),
         http_tls=options.http_tls,
         bind_retry=options.bind_retry,

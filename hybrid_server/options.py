@@ -54,6 +54,9 @@ class Options:
     healthz_path: str | Unset | None = UNSET  # HEALTHZ_PATH; None: no probe
     readyz_path: str | Unset | None = UNSET  # READYZ_PATH; None: no probe
     serve_static: bool | Unset = UNSET  # DEBUG and staticfiles installed
+    http_header_timeout: float | Unset | None = UNSET  # HTTP_HEADER_TIMEOUT
+    http_max_header_size: int | Unset | None = UNSET  # HTTP_MAX_HEADER_SIZE
+    http_max_body_size: int | Unset | None = UNSET  # HTTP_MAX_BODY_SIZE
     # TLS (gRPC, and HTTP unless http_tls is False).
     tls_cert_chain_pairs: list[tuple[str, str]] | Unset = UNSET  # PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH
     tls_root_certificates: str | Unset | None = UNSET  # ROOT_CERTIFICATES_PATH

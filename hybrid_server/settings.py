@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     "MAXIMUM_CONCURRENT_RPCS": None,
     "HEALTHZ_PATH": "/healthz",
     "READYZ_PATH": "/readyz",
+    # HTTP side limits (None: no limit).
+    "HTTP_HEADER_TIMEOUT": 10.0,  # seconds for a request's line and headers to arrive
+    "HTTP_MAX_HEADER_SIZE": 64 * 1024,  # bytes of request line and headers (431 beyond)
+    "HTTP_MAX_BODY_SIZE": 16 * 1024 * 1024,  # bytes of request body (413 beyond, before reading it)
 }
 
 # Keys accepted so that existing settings files load unchanged, but that change nothing here.

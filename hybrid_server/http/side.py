@@ -10,6 +10,7 @@ import uvicorn
 
 from hybrid_server.config import Config
 from hybrid_server.http.app import django_asgi_app
+from hybrid_server.http.limits import protocol_class
 from hybrid_server.http.probes import ProbeApp
 from hybrid_server.http.sockets import bind_socket
 from hybrid_server.lifecycle import Lifecycle, StartupError
@@ -63,6 +64,7 @@ class HttpSide:
             access_log=config.access_log,
             timeout_graceful_shutdown=max(config.grace, 0.01),  # type: ignore[arg-type]  # a float works
             server_header=False,
+            http=protocol_class(config.http_limits),
             **_ssl_options(config),
         )
         self.server = EmbeddedUvicorn(uv_config)
