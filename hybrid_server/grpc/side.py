@@ -141,8 +141,10 @@ class GrpcSide:
         if config.reflection:
             self._add_reflection(handle)
         address = config.grpc_address
-        deadline = time.monotonic() + config.bind_retry
+        started = time.monotonic()
+        deadline = started + config.bind_retry
         pause = 0.01
+        told = False
         while True:
             try:
                 if credentials is None:
@@ -153,8 +155,13 @@ class GrpcSide:
                 self.port = 0
             if self.port:
                 return
-            if time.monotonic() >= deadline or cancelled():
+            now = time.monotonic()
+            if now >= deadline or cancelled():
                 raise StartupError(f"cannot bind gRPC to {address}: {why_bind_failed(config.grpc_host, config.grpc_port)}")
+            if not told and now - started > 2.0:
+                told = True
+                print(f"gRPC port {address} is busy ({why_bind_failed(config.grpc_host, config.grpc_port)}); "
+                      "waiting for it to free.", flush=True)
             await anyio.sleep(pause)
             pause = min(pause * 2, 0.2)
 

@@ -114,7 +114,7 @@ class Reloader:
         # the old server has let go of it (at once, unless calls are still in flight).
         # No drain delay between reloads: nothing balances load in front of a dev server.
         self.child_options = config.options.replace(
-            grpc_address=f"{config.grpc_host}:{grpc_port}", bind_retry=config.grace + 5, drain_delay=0
+            grpc_address=f"{config.grpc_host}:{grpc_port}", bind_retry=float("inf"), drain_delay=0
         )
         self.broken = BrokenAnswerer(self.http_socket)
 
