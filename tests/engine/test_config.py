@@ -8,7 +8,7 @@ from testproject.interceptors import BlockingInterceptor
 
 import hybrid_server
 from hybrid_server.config import Config, ConfigError, parse_address, resolve
-from hybrid_server.options import Options
+from hybrid_server.options import UNSET, Options
 
 HOOK = "testproject.handlers.grpc_handlers"
 
@@ -69,6 +69,12 @@ def test_resolve_fills_from_settings(grpc_framework):
     assert config.maximum_concurrent_rpcs is None and config.tls is None
     assert (config.healthz_path, config.readyz_path) == ("/healthz", "/readyz")
     assert config.serve_static is False  # DEBUG is off in the test settings
+
+
+def test_resolve_leaves_nothing_unset(grpc_framework):
+    grpc_framework()
+    config = resolve(Options(http_address="127.0.0.1:0"))
+    assert [f.name for f in dataclasses.fields(Config) if getattr(config, f.name) is UNSET] == []
 
 
 def test_documented_defaults_without_settings(settings):
