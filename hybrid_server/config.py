@@ -73,6 +73,8 @@ class Config:
     grpc_port: int
     http_host: str | None  # None: gRPC only
     http_port: int
+    probe_host: str | None  # the probe listener (plain HTTP, probes only); None: none
+    probe_port: int
     max_workers: int
     grace: float
     drain_delay: float
@@ -217,6 +219,10 @@ def resolve(options: Options) -> Config:
     http_host, http_port = (None, 0)
     if options.http_address is not None:
         http_host, http_port = parse_address(options.http_address, 8000, "HTTP")
+    probe_host, probe_port = (None, 0)
+    probe_address = _setting(options.probe_address, "PROBE_ADDRESS")
+    if probe_address is not None:
+        probe_host, probe_port = parse_address(str(probe_address), 8080, "HTTP")
     grace = float(_setting(options.grace, "GRACE_PERIOD"))
     drain_delay = float(_setting(options.drain_delay, "DRAIN_DELAY"))
     for name, number in (("grace", grace), ("drain_delay", drain_delay)):
@@ -233,6 +239,8 @@ def resolve(options: Options) -> Config:
         grpc_port=grpc_port,
         http_host=http_host,
         http_port=http_port,
+        probe_host=probe_host,
+        probe_port=probe_port,
         max_workers=options.max_workers,
         grace=grace,
         drain_delay=drain_delay,

@@ -35,6 +35,7 @@ class Options:
 
     grpc_address: str | Unset = UNSET  # UNSET: [::]:GRPC_CHANNEL_PORT
     http_address: str | None = None
+    probe_address: str | Unset | None = UNSET  # PROBE_ADDRESS; None: probes only on the HTTP side
     backend: Backend = "aio"
     max_workers: int = 10
     grace: float | Unset = UNSET  # GRACE_PERIOD
@@ -90,6 +91,10 @@ def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"also serve the Django ASGI app over HTTP (default address {DEFAULT_HTTP_ADDRESS})",
     )
     parser.add_argument(
+        "--probe-address", default=None, metavar="ADDR",
+        help="also serve /healthz and /readyz alone, over plain HTTP, on this address (default PROBE_ADDRESS)",
+    )
+    parser.add_argument(
         "--grace", type=float, default=None, help="seconds in-flight calls get on stop (default GRACE_PERIOD, 10)"
     )
     parser.add_argument(
@@ -119,6 +124,7 @@ def options_from_arguments(arguments: dict[str, Any], backend: Backend) -> Optio
     return Options(
         grpc_address=given("address"),
         http_address=arguments.get("with_http"),
+        probe_address=given("probe_address"),
         backend=backend,
         max_workers=arguments.get("max_workers", DEFAULTS.max_workers),
         grace=given("grace"),

@@ -29,11 +29,23 @@ __all__ = ["EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "HybridServer"]
 
 
 class HybridServer:
-    def __init__(self, config: Config | Options, *, http_socket: Any = None, install_signal_handlers: bool | None = None) -> None:
+    def __init__(
+        self,
+        config: Config | Options,
+        *,
+        http_socket: Any = None,
+        probe_socket: Any = None,
+        install_signal_handlers: bool | None = None,
+    ) -> None:
         self.config = config if isinstance(config, Config) else resolve(config)
         self.lifecycle = Lifecycle()
         self.grpc = GrpcSide(self.config)
         self.http = HttpSide(self.config, self.lifecycle, http_socket) if self.config.with_http else None
+        self.probes = (
+            HttpSide(self.config, self.lifecycle, probe_socket, probes_only=True) if self.config.probe_host else None
+        )
+        # The HTTP listeners, started and stopped together.
+        self.listeners = [side for side in (self.http, self.probes) if side is not None]
         if install_signal_handlers is None:
             install_signal_handlers = threading.current_thread() is threading.main_thread()
         self.install_signal_handlers = install_signal_handlers
@@ -42,8 +54,6 @@ class HybridServer:
         self.serving = threading.Event()
         self.stopped = threading.Event()
         self.settled = threading.Event()  # serving, or stopped without ever serving
-        self._http_done = anyio.Event()
-        self._http_error: BaseException | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -112,45 +122,26 @@ class HybridServer:
         return EXIT_OK
 
     async def _startup(self, tg: anyio.abc.TaskGroup) -> None:
-        """Bind both listeners, then start HTTP (the side whose start can still fail), then gRPC."""
-        if self.http is not None:
-            self.http.bind()
-            self.http.build()
+        """Bind every listener, then start HTTP (the side whose start can still fail), then gRPC."""
+        for side in self.listeners:
+            side.bind()
+        for side in self.listeners:
+            side.build()
         await self.grpc.bind(cancelled=self.lifecycle.drain_requested.is_set)
-        if self.http is not None:
-            tg.start_soon(self._run_http)
-            while not self.http.started:
-                if self._http_done.is_set():
-                    error = self._http_error
-                    raise StartupError(str(error) if error else "HTTP server exited during start-up") from error
-                await anyio.sleep(0.005)
+        for side in self.listeners:
+            tg.start_soon(side.run)
+        for side in self.listeners:
+            await side.wait_started()
         await self.grpc.start()
 
     async def _abort_startup(self) -> None:
-        if self.http is not None:
-            self.http.force()
-            if self.http.server is not None and self.http.server.started:
-                await self._http_done.wait()
-            self.http.close()
+        for side in self.listeners:
+            await side.abort()
         await self.grpc.stop(None)
 
-    async def _run_http(self) -> None:
-        assert self.http is not None
-        try:
-            await self.http.serve()
-        except Exception as exc:
-            self._http_error = exc
-        finally:
-            self._http_done.set()
-            self.http.close()
-        if self.lifecycle.state is State.SERVING:
-            detail = f": {self._http_error}" if self._http_error else ""
-            self.lifecycle.fail(f"HTTP server stopped unexpectedly{detail}", self._http_error)
-
     async def _watch_grpc(self) -> None:
-        """Notice a gRPC server that terminated without being asked to, and stop the HTTP side too.
-
-        """
+        """Notice a gRPC server that terminated (or a piece of it that died) without being asked
+        to, and stop the HTTP side too."""
         while self.lifecycle.state is State.SERVING:
             if await self.grpc.terminated(0.5) and self.lifecycle.state is State.SERVING:
                 self.lifecycle.fail("gRPC server terminated unexpectedly")
@@ -179,24 +170,16 @@ class HybridServer:
             with stops:
                 async with anyio.create_task_group() as group:
                     group.start_soon(self.grpc.stop, None if forced else grace)
-                    if self.http is not None:
-                        group.start_soon(self._stop_http, forced)
+                    for side in self.listeners:
+                        group.start_soon(side.stop, forced)
             tg.cancel_scope.cancel()
-
-    async def _stop_http(self, forced: bool) -> None:
-        assert self.http is not None
-        if forced:
-            self.http.force()
-        else:
-            self.http.stop()
-        await self._http_done.wait()
 
     async def _escalate_on_force(self, stops: anyio.CancelScope) -> None:
         """A second SIGINT: cancel every call now, and stop waiting for what cannot be cancelled
         (a `def` action blocked in a thread) after a moment."""
         await self.lifecycle.force_requested.wait()
-        if self.http is not None:
-            self.http.force()
+        for side in self.listeners:
+            side.force()
         await self.grpc.cancel_all()
         await anyio.sleep(0.5)
         stops.cancel()
@@ -230,12 +213,13 @@ class HybridServer:
         ]
         if self.grpc.services:
             lines.append(f"  services: {', '.join(self.grpc.services)}")
+        probes = " ".join(path for path in (config.healthz_path, config.readyz_path) if path)
         if self.http is not None:
-            scheme = "https" if config.http_over_tls else "http"
-            lines.append(f"HTTP server listening on {scheme}://{config.http_host}:{self.http.port}")
-            probes = [p for p in (config.healthz_path, config.readyz_path) if p]
+            lines.append(f"HTTP server listening on {self.http.scheme}://{self.http.host}:{self.http.port}")
             if probes:
-                lines.append(f"  probes: {' '.join(probes)}")
+                lines.append(f"  probes: {probes}")
+        if self.probes is not None and probes:
+            lines.append(f"Probes listening on http://{self.probes.host}:{self.probes.port} ({probes})")
         lines.append("Quit with CONTROL-C.")
         print("\n".join(lines), flush=True)
 

@@ -5,13 +5,13 @@ Used by `run()` and by supervised children alike; it never imports a supervisor.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import SystemCheckError
 
 from hybrid_server.config import Config, ConfigError, resolve
+from hybrid_server.http.sockets import Listeners
 from hybrid_server.lifecycle import EXIT_FAILURE, StartupError, report_error
 from hybrid_server.options import Options
 
@@ -52,24 +52,25 @@ def report(exc: BaseException) -> int:
     return EXIT_FAILURE
 
 
-def serve(config: Config, http_socket: socket.socket | None = None) -> int:
+def serve(config: Config, listeners: Listeners | None = None) -> int:
     """Run one HybridServer in this process until it stops; returns the exit code."""
     import anyio
 
     from hybrid_server.server import HybridServer
 
-    server = HybridServer(config, http_socket=http_socket)
+    listeners = listeners or Listeners()
+    server = HybridServer(config, http_socket=listeners.http, probe_socket=listeners.probe)
     return anyio.run(server.serve, backend="asyncio", backend_options={"use_uvloop": config.use_uvloop})
 
 
-def serve_options(options: Options, http_socket: socket.socket | None = None, dev_checks: bool = False) -> int:
+def serve_options(options: Options, listeners: Listeners | None = None, dev_checks: bool = False) -> int:
     """Set up, resolve, check and serve; set-up errors become one `Error:` line and exit 1."""
     try:
         setup_django()
         config = resolve(options)
         run_system_checks(dev=dev_checks)
     except SETUP_ERRORS as exc:
-        if http_socket is not None:
-            http_socket.close()
+        if listeners is not None:
+            listeners.close()
         return report(exc)
-    return serve(config, http_socket)
+    return serve(config, listeners)

@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "MAXIMUM_CONCURRENT_RPCS": None,
     "HEALTHZ_PATH": "/healthz",
     "READYZ_PATH": "/readyz",
+    "PROBE_ADDRESS": None,  # host:port of a plain-HTTP listener serving only the probes
     # HTTP side limits (None: no limit).
     "HTTP_HEADER_TIMEOUT": 10.0,  # seconds for a request's line and headers to arrive
     "HTTP_MAX_HEADER_SIZE": 64 * 1024,  # bytes of request line and headers (431 beyond)

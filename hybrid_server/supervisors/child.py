@@ -10,7 +10,6 @@ import base64
 import os
 import pickle
 import signal
-import socket
 import sys
 import traceback
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 @dataclass
 class Orders:
     options: Any  # hybrid_server.Options, with the gRPC port fixed by the supervisor
-    http_fd: int | None
+    fds: dict[str, int]  # inherited listening sockets: "http", "probe"
     sys_path: list[str]
     dev: bool
 
@@ -58,12 +57,10 @@ def _serve(orders: Orders) -> int:
     for entry in reversed(orders.sys_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    from hybrid_server.http.sockets import Listeners
     from hybrid_server.serving import serve_options
 
-    http_socket = None
-    if orders.http_fd is not None:
-        http_socket = socket.socket(fileno=orders.http_fd)
-    return serve_options(orders.options, http_socket, dev_checks=orders.dev)
+    return serve_options(orders.options, Listeners.adopt(orders.fds), dev_checks=orders.dev)
 
 
 def _die_with_parent() -> None:

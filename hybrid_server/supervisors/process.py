@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 
+from hybrid_server.http.sockets import Listeners
 from hybrid_server.options import Options
 from hybrid_server.supervisors.child import Orders
 
@@ -23,15 +24,15 @@ def free_port(host: str) -> int:
 class ChildProcess:
     """One `python -m hybrid_server.supervisors.child`, started as a warm standby.
 
-    It inherits only the shared HTTP socket (`http_socket`), nothing else of the supervisor's.
+    It inherits only the shared listening sockets (`listeners`), nothing else of the supervisor's.
     """
 
-    def __init__(self, http_socket: socket.socket | None = None) -> None:
+    def __init__(self, listeners: Listeners) -> None:
         # The child writes one byte here once it serves: a failed start is told from a crash.
         ready_read, ready_write = os.pipe()
         self._ready_read: int | None = ready_read
         os.set_blocking(ready_read, False)
-        fds = (ready_write,) if http_socket is None else (ready_write, http_socket.fileno())
+        fds = (ready_write, *listeners.fds().values())
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hybrid_server.supervisors.child"],
@@ -48,11 +49,11 @@ class ChildProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def activate(self, options: Options, http_socket: socket.socket | None, dev: bool) -> None:
+    def activate(self, options: Options, listeners: Listeners, dev: bool) -> None:
         """Hand the standby its orders: `options` name the gRPC address to bind (a fixed port)."""
         orders = Orders(
             options=options.replace(ready_fd=self._ready_write, dev=False),
-            http_fd=http_socket.fileno() if http_socket is not None else None,
+            fds=listeners.fds(),
             sys_path=[entry for entry in sys.path if entry],
             dev=dev,
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_server.config import Config
-from hybrid_server.http.sockets import bind_socket
+from hybrid_server.http.sockets import Listeners
 from hybrid_server.supervisors.process import ChildProcess, free_port
 
 _BROKEN_BODY = b"The server failed to start (see the console); it restarts on the next save.\n"
@@ -104,7 +104,7 @@ class Reloader:
     def __init__(self, config: Config) -> None:
         self.config = config
         grpc_port = config.grpc_port or free_port(config.grpc_host)
-        self.http_socket = bind_socket(config.http_host, config.http_port) if config.http_host is not None else None
+        self.listeners = Listeners.bind(config)
         self.stop_event = threading.Event()
         self.active: ChildProcess | None = None
         self.standby: ChildProcess | None = None
@@ -116,7 +116,7 @@ class Reloader:
         self.child_options = config.options.replace(
             grpc_address=f"{config.grpc_host}:{grpc_port}", bind_retry=float("inf"), drain_delay=0
         )
-        self.broken = BrokenAnswerer(self.http_socket)
+        self.broken = BrokenAnswerer(self.listeners.http)
 
     # ------------------------------------------------------------------ signals
 
@@ -133,11 +133,11 @@ class Reloader:
 
     def _start_active(self) -> None:
         self.broken.stop()
-        child = self.standby or ChildProcess(self.http_socket)
+        child = self.standby or ChildProcess(self.listeners)
         self.standby = None
-        child.activate(self.child_options, self.http_socket, dev=True)
+        child.activate(self.child_options, self.listeners, dev=True)
         self.active = child
-        self.standby = ChildProcess(self.http_socket)
+        self.standby = ChildProcess(self.listeners)
 
     def _reload(self) -> None:
         """Stop the serving child and activate the standby at once; the two overlap briefly."""
@@ -157,9 +157,7 @@ class Reloader:
 
     def _stop_all(self) -> None:
         timeout = self.config.grace + 5
-        if self.http_socket is not None:  # refuse new connections at once, as one process does
-            self.http_socket.close()
-            self.http_socket = None
+        self.listeners.close()  # refuse new connections at once, as one process does
         if self.active is not None:
             self.active.terminate()
             self.retiring.append((self.active, 0.0))
@@ -203,8 +201,7 @@ class Reloader:
         finally:
             self.broken.stop()
             self._stop_all()
-            if self.http_socket is not None:
-                self.http_socket.close()
+            self.listeners.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from hybrid_server.config import Config
-from hybrid_server.http.sockets import bind_socket
+from hybrid_server.http.sockets import Listeners
 from hybrid_server.lifecycle import EXIT_FAILURE, EXIT_FORCED, EXIT_OK
 from hybrid_server.supervisors.process import ChildProcess, free_port
 
@@ -35,7 +35,7 @@ class WorkerSupervisor:
         self.config = config
         self.count = config.workers
         self.grpc_port = config.grpc_port or free_port(config.grpc_host)
-        self.http_socket = bind_socket(config.http_host, config.http_port) if config.http_host is not None else None
+        self.listeners = Listeners.bind(config)
         self.child_options = config.options.replace(grpc_address=f"{config.grpc_host}:{self.grpc_port}")
         self.slots = [_Slot() for _ in range(self.count)]
         self.stopping = False
@@ -47,8 +47,8 @@ class WorkerSupervisor:
         self.signals.append(signum)
 
     def _spawn(self, slot: _Slot) -> None:
-        child = ChildProcess(self.http_socket)
-        child.activate(self.child_options, self.http_socket, dev=False)
+        child = ChildProcess(self.listeners)
+        child.activate(self.child_options, self.listeners, dev=False)
         slot.child, slot.started, slot.restart_at = child, time.monotonic(), None
 
     def _forward(self, signum: int) -> None:
@@ -73,9 +73,7 @@ class WorkerSupervisor:
 
     def _close_listener(self) -> None:
         """New HTTP connections are refused once draining (the workers have closed theirs)."""
-        if self.http_socket is not None:
-            self.http_socket.close()
-            self.http_socket = None
+        self.listeners.close()
 
     def _watch(self, slot: _Slot) -> None:
         child = slot.child
@@ -107,7 +105,8 @@ class WorkerSupervisor:
 
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        http = f", HTTP on {self.config.http_host}:{self.http_socket.getsockname()[1]}" if self.http_socket else ""
+        sock = self.listeners.http
+        http = f", HTTP on {self.config.http_host}:{sock.getsockname()[1]}" if sock is not None else ""
         try:
             for slot in self.slots:
                 self._spawn(slot)
