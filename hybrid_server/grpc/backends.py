@@ -25,10 +25,21 @@ def _server_options(config: Config) -> list[tuple[str, Any]]:
     # MAXIMUM_CONCURRENT_RPCS is not handed to grpc, which would count health checks too: the
     # server handle applies it to the project's services (grpc/limits.py).
     options = list(config.server_options)
-    if not any(name == "grpc.so_reuseport" for name, _ in options):
+    given = {name for name, _ in options}
+    if "grpc.so_reuseport" not in given:
         # grpc shares ports silently by default; one process must fail on a busy port.
         options.append(("grpc.so_reuseport", 1 if config.workers > 1 else 0))
+    for name, value in CONNECTION_BOUNDS:
+        if name not in given:
+            options.append((name, value))
     return options
+
+
+# Per-connection bounds grpc leaves open (SERVER_OPTIONS overrides each): without a stream limit a
+# single connection may open thousands of streams, each holding memory for its pending messages.
+CONNECTION_BOUNDS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_concurrent_streams", 100),  # advertised as SETTINGS_MAX_CONCURRENT_STREAMS
+)
 
 
 def _check_interceptors(config: Config, expected: type) -> list[Any] | None:
