@@ -1,6 +1,6 @@
 """The commands serve gRPC and HTTP from one process with one lifecycle: both protocols, the
 drain on SIGTERM, a second SIGINT, busy ports, start-up failures, a script calling
-`hybrid_server.run()`, the loop choice, DEBUG details, and work that outlives the grace period.
+`hybrid_server.run()`, the loop choice, and work that outlives the grace period.
 
 Read-only tests share one server per configuration (module scope); a test that stops its server
 starts its own. In-flight work is the test project's hold actions and /hold/ view: they report
@@ -25,11 +25,10 @@ from hybrid_server.testing.process import ServerProcess, free_port, port_is_open
 
 COMMANDS = ["grpcrunaioserver", "grpcrunserver"]
 HTTP = ("--with-http", "127.0.0.1:0")
-# Read-only servers: name -> (command line, environment).
-SHARED: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
-    "grpcrunaioserver": (("grpcrunaioserver", "127.0.0.1:0", *HTTP, "--loop", "asyncio"), {}),
-    "grpcrunserver": (("grpcrunserver", "127.0.0.1:0", *HTTP), {}),
-    "debug": (("grpcrunaioserver", "127.0.0.1:0", *HTTP, "--loop", "uvloop"), {"TESTPROJECT_DEBUG": "1"}),
+# Read-only servers, one per command (the script test chooses asyncio through run()).
+SHARED = {
+    "grpcrunaioserver": ("grpcrunaioserver", "127.0.0.1:0", *HTTP, "--loop", "uvloop"),
+    "grpcrunserver": ("grpcrunserver", "127.0.0.1:0", *HTTP),
 }
 GONE = (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
 
@@ -41,13 +40,12 @@ def command(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def shared(start_shared_server: Callable[..., ServerProcess]) -> Callable[[str], ServerProcess]:
-    """`shared(name)`: the module's server of that configuration, started on first use."""
+    """`shared(command)`: the module's read-only server of that command, started on first use."""
     servers: dict[str, ServerProcess] = {}
 
     def get(name: str) -> ServerProcess:
         if name not in servers:
-            args, env = SHARED[name]
-            servers[name] = start_shared_server(*args, env=env)
+            servers[name] = start_shared_server(*SHARED[name])
         assert servers[name].returncode is None, servers[name].output
         return servers[name]
 
@@ -90,25 +88,19 @@ def test_both_protocols_answer(shared, command, channel_to, pb):
         assert http.get("/no-such-page/").status_code == 404
 
 
-@pytest.mark.parametrize(("name", "loop"), [("grpcrunaioserver", "asyncio"), ("debug", "uvloop")])
-def test_loop_choice(shared, channel_to, pb, name, loop):
-    server = shared(name)
-    assert f"grpc.aio on {loop}" in server.output
+def test_loop_choice(shared, channel_to, pb):
+    """--loop uvloop here; loop="asyncio" in the script test below."""
+    server = shared("grpcrunaioserver")
+    assert "grpc.aio on uvloop" in server.output
     assert _stub(channel_to(server), pb).Echo(pb[0].ProbeMessage(message="l"), timeout=10).message == "l"
-    assert httpx.get(f"{server.http_url}/hello/", timeout=10).status_code == 200
-
-
-def test_debug_shows_exception_message(shared, channel_to, pb):
-    stub = _stub(channel_to(shared("debug")), pb)
-    with pytest.raises(grpc.RpcError) as info:
-        stub.Fail(pb[0].ProbeMessage(message="other"), timeout=10)
-    assert (info.value.code(), info.value.details()) == (grpc.StatusCode.UNKNOWN, "ValueError: secret internals")
 
 
 # --------------------------------------------------------------------------- start-up failures
 
 
-def test_busy_http_port_starts_nothing(start_server, command):
+def test_busy_http_port_starts_nothing(start_server):
+    """The HTTP socket is bound by the engine before either backend exists: one command."""
+    command = "grpcrunserver"
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
@@ -133,7 +125,9 @@ def test_busy_grpc_port_starts_nothing(shared, start_server, command, channel_to
     assert _stub(channel_to(first), pb).Echo(pb[0].ProbeMessage(message="still"), timeout=10).message == "still"
 
 
-def test_failing_asgi_application_is_a_clean_start_up_error(start_server, command):
+def test_failing_asgi_application_is_a_clean_start_up_error(start_server):
+    """The ASGI application is loaded by the engine's HTTP side, whatever the backend: one command."""
+    command = "grpcrunaioserver"
     grpc_port = free_port()
     server = start_server(command, f"127.0.0.1:{grpc_port}", *HTTP, ready=False,
                           env={"TESTPROJECT_ASGI": "testproject.broken_asgi.application"})
@@ -213,7 +207,7 @@ SCRIPT = textwrap.dedent(
     import hybrid_server
 
     sys.exit(hybrid_server.run(grpc_address="127.0.0.1:0", http_address="127.0.0.1:0", grace=30, drain_delay=0.5,
-                               max_workers=4))
+                               max_workers=4, loop="asyncio"))
     """
 )
 
@@ -224,7 +218,7 @@ def test_script_calling_run_serves_and_stops(tmp_path, testproject_dir, testproj
     marker = tmp_path / "release"
     with ServerProcess([sys.executable, str(script)], cwd=tmp_path, env=testproject_env) as server:
         server.wait_ready()
-        assert "4 sync workers" in server.output
+        assert "grpc.aio on asyncio, 4 sync workers" in server.output
         stub = _stub(channel_to(server), pb)
         hold = _hold(stub, pb, marker)
         assert httpx.get(f"{server.http_url}/hello/", timeout=10).text == "hello from django"

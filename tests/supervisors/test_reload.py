@@ -59,12 +59,12 @@ def _echo(stub, pb2, text: str) -> str:
     return stub.Echo(pb2.ProbeMessage(message=text), timeout=20, wait_for_ready=True).message
 
 
-@pytest.mark.parametrize("command", ["grpcrunaioserver", "grpcrunserver"])
-def test_reload_on_service_and_view_change(project, testproject_env, pb, command):
+def test_reload_on_service_and_view_change(project, testproject_env, pb):
     """Also: a long --drain-delay slows neither a reload nor the final Ctrl-C (children of
-    --dev get none); were it applied, the waits below would pass their deadlines."""
+    --dev get none); were it applied, the waits below would pass their deadlines. (The
+    thread-pool backend reloads in the next test.)"""
     pb2, pb_grpc = pb
-    with ServerProcess.manage(command, "127.0.0.1:0", "--with-http", "127.0.0.1:0", "--dev", "--drain-delay", "60",
+    with ServerProcess.manage("grpcrunaioserver", "127.0.0.1:0", "--with-http", "127.0.0.1:0", "--dev", "--drain-delay", "60",
                               cwd=project, env=testproject_env) as server:
         server.wait_ready()
         assert "Watching for file changes" in server.output
@@ -117,8 +117,8 @@ def test_broken_code_is_survived(project, testproject_env, pb):
 
 
 def test_check_errors_and_unapplied_migrations_are_reported(project, tmp_path, pb):
-    """A system-check error waits for a fix like a syntax error; a fresh database's unapplied
-    migrations are pointed out at start-up (thread-pool backend, for coverage of both)."""
+    """A system-check error waits for a fix like a syntax error, then the fix is served; a fresh
+    database's unapplied migrations are pointed out at start-up (thread-pool backend)."""
     models = project / "testapp/models.py"
     env = {"TESTPROJECT_DB": str(tmp_path / "fresh.sqlite3")}
     with ServerProcess.manage("grpcrunserver", "127.0.0.1:0", "--dev", cwd=project, env=env) as server:

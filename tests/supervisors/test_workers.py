@@ -1,10 +1,9 @@
 """`--workers N`: several processes on one pair of ports, supervised: a killed worker is
-replaced, a signal drains them all, workers that cannot start stop the supervisor, and workers
-die with a killed supervisor."""
+replaced, a signal drains them all, workers die with a killed supervisor, and workers that
+cannot start stop the supervisor."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 
@@ -29,8 +28,19 @@ def _pids(server, pb, want: set[int] | None = None, attempts: int = 60) -> set[i
     return seen
 
 
-@pytest.mark.parametrize("command", ["grpcrunaioserver", "grpcrunserver"])
-def test_workers_share_the_ports_are_replaced_and_drain(start_server, pb, command, tmp_path):
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize(("command", "ending"), [("grpcrunaioserver", "drain"), ("grpcrunserver", "supervisor-killed")])
+def test_workers_share_the_ports_and_are_replaced(start_server, pb, command, ending, tmp_path):
+    """Then (the supervisor's part, whatever the backend, once per command) either SIGTERM
+    drains every worker while a call in flight completes, or the supervisor is SIGKILLed and
+    its workers die with it."""
     pb2, pb_grpc = pb
     server = start_server(command, "127.0.0.1:0", "--with-http", "127.0.0.1:0", "--workers", "2", "--grace", "30",
                           banners=2)  # both workers serve
@@ -47,6 +57,17 @@ def test_workers_share_the_ports_are_replaced_and_drain(start_server, pb, comman
     server.wait_for("Quit with CONTROL-C", since=mark)
     fresh = _pids(server, pb, want=pids)
     assert fresh - pids, f"no new worker answered (seen {fresh}, before {pids})"
+    workers = (pids - {victim}) | (fresh - pids)
+    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+
+    if ending == "supervisor-killed":
+        os.kill(server.pid, signal.SIGKILL)  # no chance to pass anything on
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in workers), f"workers {workers} outlived their supervisor:\n{server.output}"
+        assert not port_is_open(server.grpc_port)
+        return
 
     # SIGTERM to the supervisor: every worker drains, and a call in flight completes.
     marker = tmp_path / "release"
@@ -69,24 +90,3 @@ def test_workers_that_cannot_start_stop_the_supervisor(start_server):
     assert server.wait(30) == 1
     assert "during start-up; stopping" in server.output
 
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def test_workers_die_with_a_killed_supervisor(start_server):
-    server = start_server("grpcrunaioserver", "127.0.0.1:0", "--workers", "2", banners=2)
-    found = re.search(r"\(pids ([\d, ]+)\)", server.output)
-    assert found, server.output
-    pids = [int(pid) for pid in found.group(1).split(", ")]
-    assert all(_alive(pid) for pid in pids)
-    os.kill(server.pid, signal.SIGKILL)  # no chance to pass anything on
-    deadline = time.monotonic() + 20
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(_alive(pid) for pid in pids), f"workers {pids} outlived their supervisor:\n{server.output}"
-    assert not port_is_open(server.grpc_port)
