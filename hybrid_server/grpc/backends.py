@@ -43,11 +43,11 @@ CONNECTION_BOUNDS: tuple[tuple[str, int], ...] = (
 
 
 def _check_interceptors(config: Config, expected: type) -> list[Any] | None:
+    public_name = "grpc.aio.ServerInterceptor" if expected is grpc.aio.ServerInterceptor else "grpc.ServerInterceptor"
     for interceptor in config.interceptors:
         if not isinstance(interceptor, expected):
             raise StartupError(
-                f"SERVER_INTERCEPTORS: {interceptor!r} is not a {expected.__module__}.{expected.__qualname__}, "
-                f"which the {config.backend} server needs"
+                f"SERVER_INTERCEPTORS: {interceptor!r} is not a {public_name}, which the {config.backend} server needs"
             )
     return list(config.interceptors) or None
 

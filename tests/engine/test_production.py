@@ -261,10 +261,7 @@ def test_interceptors_see_every_call(live, backend, pb):
     "backend, interceptor, expected",
     [
         ("threads", BlockingInterceptor, "is not a grpc.ServerInterceptor, which the threads server needs"),
-        pytest.param(
-            "aio", SyncBlockingInterceptor, "is not a grpc.aio.ServerInterceptor, which the aio server needs",
-            marks=pytest.mark.xfail(strict=True, reason="engine bug: the message names the private grpc.aio._interceptor module"),
-        ),
+        ("aio", SyncBlockingInterceptor, "is not a grpc.aio.ServerInterceptor, which the aio server needs"),
     ],
 )
 def test_wrong_interceptor_kind_is_a_clear_error(pb, capsys, backend, interceptor, expected):
