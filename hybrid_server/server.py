@@ -12,7 +12,7 @@ import gc
 import os
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -20,10 +20,12 @@ import anyio.abc
 from hybrid_server.config import Config, resolve
 from hybrid_server.containment import contain
 from hybrid_server.grpc.side import GrpcSide
-from hybrid_server.http.side import HttpSide
 from hybrid_server.lifecycle import EXIT_FAILURE, EXIT_FORCED, EXIT_OK, Lifecycle, StartupError, State, report_error
 from hybrid_server.logs import ensure_log_output
 from hybrid_server.options import Options
+
+if TYPE_CHECKING:
+    from hybrid_server.http.side import HttpSide
 
 __all__ = ["EXIT_FAILURE", "EXIT_FORCED", "EXIT_OK", "HybridServer"]
 
@@ -40,10 +42,15 @@ class HybridServer:
         self.config = config if isinstance(config, Config) else resolve(config)
         self.lifecycle = Lifecycle()
         self.grpc = GrpcSide(self.config)
-        self.http = HttpSide(self.config, self.lifecycle, http_socket) if self.config.with_http else None
-        self.probes = (
-            HttpSide(self.config, self.lifecycle, probe_socket, probes_only=True) if self.config.probe_host else None
-        )
+        self.http: HttpSide | None = None
+        self.probes: HttpSide | None = None
+        if self.config.with_http or self.config.probe_host:
+            from hybrid_server.http.side import HttpSide  # uvicorn and Starlette: only when HTTP is served
+
+            if self.config.with_http:
+                self.http = HttpSide(self.config, self.lifecycle, http_socket)
+            if self.config.probe_host:
+                self.probes = HttpSide(self.config, self.lifecycle, probe_socket, probes_only=True)
         # The HTTP listeners, started and stopped together.
         self.listeners = [side for side in (self.http, self.probes) if side is not None]
         if install_signal_handlers is None:
@@ -128,6 +135,8 @@ class HybridServer:
         for side in self.listeners:
             side.build()
         await self.grpc.bind(cancelled=self.lifecycle.drain_requested.is_set)
+        if self.http is not None:
+            self.http.serve_rpc(self.grpc)
         for side in self.listeners:
             tg.start_soon(side.run)
         for side in self.listeners:
@@ -218,6 +227,8 @@ class HybridServer:
             lines.append(f"HTTP server listening on {self.http.scheme}://{self.http.host}:{self.http.port}")
             if probes:
                 lines.append(f"  probes: {probes}")
+            if self.http.rpc is not None and self.http.rpc.served:
+                lines.append(f"  gRPC services over Connect and gRPC-Web: {len(self.http.rpc.served)} methods")
         if self.probes is not None and probes:
             lines.append(f"Probes listening on http://{self.probes.host}:{self.probes.port} ({probes})")
         lines.append("Quit with CONTROL-C.")
