@@ -20,12 +20,15 @@ EXAMPLE = ROOT / "example"
 StartServer = Callable[..., ServerProcess]
 
 
-def _manage(cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
+def _prepare(cwd: Path, env: dict[str, str]) -> None:
+    """`manage.py generateproto` and `migrate` of the project in `cwd`, in one process."""
+    code = "from django.core.management import call_command; call_command('generateproto'); " \
+           "call_command('migrate', interactive=False, verbosity=0)"
     result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=cwd, env=clean_environ(env),
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=cwd, env=clean_environ(env),
         capture_output=True, text=True, timeout=120,
     )
-    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, f"generateproto + migrate in {cwd} failed:\n{result.stdout}\n{result.stderr}"
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +47,7 @@ def testproject_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     the test project's servers."""
     db = tmp_path_factory.mktemp("testproject") / "db.sqlite3"
     env = {"TESTPROJECT_DB": str(db)}
-    _manage(TESTPROJECT, "generateproto", env=env)
-    _manage(TESTPROJECT, "migrate", "--noinput", env=env)
+    _prepare(TESTPROJECT, env)
     return env
 
 
@@ -109,6 +111,5 @@ def example_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The example project's protos and a migrated database, once per session."""
     db = tmp_path_factory.mktemp("example") / "db.sqlite3"
     env = {"EXAMPLE_DB": str(db)}
-    _manage(EXAMPLE, "generateproto", env=env)
-    _manage(EXAMPLE, "migrate", "--noinput", env=env)
+    _prepare(EXAMPLE, env)
     return env

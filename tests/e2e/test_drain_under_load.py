@@ -22,7 +22,7 @@ from hybrid_server.testing.process import ServerProcess, port_is_open
 GRPC_CALLERS = 64
 HTTP_CALLERS = 16
 CALLS_BEFORE_SIGNAL = 2  # per caller, answered before the signal is sent
-DRAIN_DELAY = 1.5
+DRAIN_DELAY = 1.0
 DEADLINE = 60.0  # for each phase: a server that stops answering fails the test, it does not hang it
 HTTP_CLEAN_FAILURES = {"ConnectError", "RemoteProtocolError", "ReadError", "WriteError"}
 

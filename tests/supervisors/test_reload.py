@@ -62,7 +62,7 @@ def _echo(stub, pb2, text: str) -> str:
 def test_reload_on_service_and_view_change(project, testproject_env, pb):
     """Also: a long --drain-delay slows neither a reload nor the final Ctrl-C (children of
     --dev get none); were it applied, the waits below would pass their deadlines. (The
-    thread-pool backend reloads in the next test.)"""
+    thread-pool backend restarts in the next test.)"""
     pb2, pb_grpc = pb
     with ServerProcess.manage("grpcrunaioserver", "127.0.0.1:0", "--with-http", "127.0.0.1:0", "--dev", "--drain-delay", "60",
                               cwd=project, env=testproject_env) as server:
@@ -90,17 +90,24 @@ def test_reload_on_service_and_view_change(project, testproject_env, pb):
         assert _group_gone(server.pid)
 
 
-def test_broken_code_is_survived(project, testproject_env, pb):
+def test_broken_code_and_failing_checks_are_survived(project, tmp_path, pb):
+    """On the thread-pool backend: a fresh database's unapplied migrations are pointed out; a
+    syntax error and then a system-check error each leave the supervisor waiting for a fix
+    (HTTP answers 503 meanwhile), and each fix is served."""
     pb2, pb_grpc = pb
-    with ServerProcess.manage("grpcrunaioserver", "127.0.0.1:0", "--with-http", "127.0.0.1:0", "--dev",
-                              cwd=project, env=testproject_env) as server:
+    env = {"TESTPROJECT_DB": str(tmp_path / "fresh.sqlite3")}
+    with ServerProcess.manage("grpcrunserver", "127.0.0.1:0", "--with-http", "127.0.0.1:0", "--dev",
+                              cwd=project, env=env) as server:
         server.wait_ready()
+        assert "unapplied migration" in server.output
         http = f"http://127.0.0.1:{server.http_port}"
+
         service = project / "testapp/services/probe_service.py"
         good = service.read_text()
+        mark = server.mark()
         service.write_text(good + "\ndef broken(:\n")
-        server.wait_for("SyntaxError")
-        server.wait_for("waiting for a change to restart")
+        server.wait_for("SyntaxError", since=mark)
+        server.wait_for("waiting for a change to restart", since=mark)
         assert server.returncode is None  # the supervisor keeps watching
         broken = httpx.get(f"{http}/hello/", timeout=10)
         assert broken.status_code == 503 and "console" in broken.text
@@ -111,24 +118,15 @@ def test_broken_code_is_survived(project, testproject_env, pb):
         with grpc.insecure_channel(server.grpc_target) as channel:
             assert _echo(pb_grpc.ProbeServiceControllerStub(channel), pb2, "x") == "fixed"
         assert httpx.get(f"{http}/hello/", timeout=10).text == "hello from django"
-        server.signal(signal.SIGTERM)  # SIGTERM to the supervisor alone
-        assert server.wait(20) == 0
-        assert _group_gone(server.pid)
 
-
-def test_check_errors_and_unapplied_migrations_are_reported(project, tmp_path, pb):
-    """A system-check error waits for a fix like a syntax error, then the fix is served; a fresh
-    database's unapplied migrations are pointed out at start-up (thread-pool backend)."""
-    models = project / "testapp/models.py"
-    env = {"TESTPROJECT_DB": str(tmp_path / "fresh.sqlite3")}
-    with ServerProcess.manage("grpcrunserver", "127.0.0.1:0", "--dev", cwd=project, env=env) as server:
-        server.wait_ready()
-        assert "unapplied migration" in server.output
+        models = project / "testapp/models.py"
         field = "name = models.CharField(max_length=100)"
         mark = server.mark()
         _edit(models, field, field + "\n    price = models.DecimalField()")
         server.wait_for("waiting for a change to restart", since=mark)
         assert "fields.E130" in "\n".join(server.lines[mark:])  # DecimalField without decimal_places
         _edit_and_reload(server, models, "\n    price = models.DecimalField()", "")
-        server.signal(signal.SIGTERM)
+
+        server.signal(signal.SIGTERM)  # SIGTERM to the supervisor alone
         assert server.wait(20) == 0
+        assert _group_gone(server.pid)
