@@ -57,7 +57,9 @@ class _AccessLog:
             level, code, note = logging.INFO, "CANCELLED", ""  # the client went away or grace ran out
         else:
             status = _status_of(exc, call.context)
-            level = logging.ERROR if status in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL) else logging.WARNING
+            level = getattr(exc, "logging_level", None)  # a mapped error's (GRPCException.logging_level)
+            if level is None:
+                level = logging.ERROR if status in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL) else logging.WARNING
             origin = exc.origin if isinstance(exc, Aborted) else exc
             code, note = status.name, f" ({type(origin).__name__})"
             if isinstance(exc, Aborted) and exc.unexpected and not exc.logged:
@@ -162,6 +164,7 @@ class _RpcThread(ThreadSensitiveContext, Executor):
         self._pool = pool
         self._queue: queue.SimpleQueue[Any] | None = None
         self._own_pool: Executor | None = None
+        self._left = False
 
     def enter(self) -> None:
         self._token = SyncToAsync.thread_sensitive_context.set(self)
@@ -180,12 +183,25 @@ class _RpcThread(ThreadSensitiveContext, Executor):
             self.leave()
 
     def leave(self) -> None:
+        """Give the thread back, then leave the context; once, from any Context.
+
+        grpc.aio closes a cancelled (or expired) stream's generator from a task of its own, whose
+        Context is not the one `enter()` set the variable in: resetting the token there raises.
+        So the thread is released first, and the reset is only attempted (the Context it was
+        set in ends with the RPC's task anyway).
+        """
+        if self._left:
+            return
+        self._left = True
         SyncToAsync.context_to_thread_executor.pop(self, None)
-        SyncToAsync.thread_sensitive_context.reset(self._token)
         if self._queue is not None:
             self._queue.put(None)
         if self._own_pool is not None:
             self._own_pool.shutdown(wait=False)
+        try:
+            SyncToAsync.thread_sensitive_context.reset(self._token)
+        except ValueError:  # "created in a different Context"
+            pass
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         future: Future = Future()

@@ -93,6 +93,8 @@ class Config:
     readyz_path: str | None
     serve_static: bool
     http_limits: HttpLimits
+    http_rpc: bool  # the gRPC services on the HTTP port too (Connect, gRPC-Web)
+    cors_allowed_origins: tuple[str, ...]
     tls: Tls | None
     http_tls: bool
     bind_retry: float
@@ -175,6 +177,17 @@ def _http_limits(options: Options) -> HttpLimits:
         None if header is None else int(header),
         None if body is None else int(body),
     )
+
+
+def _origins(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not all(isinstance(origin, str) for origin in value):
+        raise ConfigError(f"CORS_ALLOWED_ORIGINS must be a list of origins such as ['https://app.example.com'], got {value!r}")
+    for origin in value:
+        if origin != "*" and "://" not in origin:
+            raise ConfigError(f"CORS_ALLOWED_ORIGINS: {origin!r} is not an origin (scheme://host[:port]) nor '*'")
+    return tuple(value)
 
 
 def _use_uvloop(loop: str) -> bool:
@@ -260,6 +273,8 @@ def resolve(options: Options) -> Config:
         readyz_path=_setting(options.readyz_path, "READYZ_PATH"),
         serve_static=_serve_static(options.serve_static),
         http_limits=_http_limits(options),
+        http_rpc=bool(_setting(options.http_rpc, "ENABLE_HTTP_RPC")),
+        cors_allowed_origins=_origins(_setting(options.cors_allowed_origins, "CORS_ALLOWED_ORIGINS")),
         tls=_tls(options),
         http_tls=options.http_tls,
         bind_retry=options.bind_retry,

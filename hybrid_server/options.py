@@ -58,6 +58,8 @@ class Options:
     http_header_timeout: float | Unset | None = UNSET  # HTTP_HEADER_TIMEOUT
     http_max_header_size: int | Unset | None = UNSET  # HTTP_MAX_HEADER_SIZE
     http_max_body_size: int | Unset | None = UNSET  # HTTP_MAX_BODY_SIZE
+    http_rpc: bool | Unset = UNSET  # ENABLE_HTTP_RPC: the gRPC services over Connect and gRPC-Web
+    cors_allowed_origins: list[str] | Unset = UNSET  # CORS_ALLOWED_ORIGINS
     # TLS (gRPC, and HTTP unless http_tls is False).
     tls_cert_chain_pairs: list[tuple[str, str]] | Unset = UNSET  # PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH
     tls_root_certificates: str | Unset | None = UNSET  # ROOT_CERTIFICATES_PATH

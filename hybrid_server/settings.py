@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "HTTP_HEADER_TIMEOUT": 10.0,  # seconds for a request's line and headers to arrive
     "HTTP_MAX_HEADER_SIZE": 64 * 1024,  # bytes of request line and headers (431 beyond)
     "HTTP_MAX_BODY_SIZE": 16 * 1024 * 1024,  # bytes of request body (413 beyond, before reading it)
+    # The gRPC services on the HTTP port (Connect and gRPC-Web, docs/web.md).
+    "ENABLE_HTTP_RPC": True,
+    "CORS_ALLOWED_ORIGINS": [],  # origins allowed to call the RPC routes from a browser ("*": any)
 }
 
 # Keys accepted so that existing settings files load unchanged, but that change nothing here.

@@ -7,10 +7,17 @@ the original, so middlewares and `on_stream_end` callbacks see the final status 
 once with their traceback: by whoever logs the call first (the access log marks `logged`),
 else by the envelope that ends the RPC. Anything not in the table is UNKNOWN with only the
 exception's class name, so no internals reach the client outside DEBUG.
+
+The details of every handled exception are JSON, as django-socio-grpc sends them:
+`json.dumps(exc.get_full_details())`, `{"message": ..., "code": ...}` (lists and dicts of those
+for validation errors). Django REST framework's `APIException`s map by their HTTP status when DRF
+is in use; DRF is never imported here (an instance can only exist once DRF has been imported).
 """
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from typing import Any
 
 import grpc
@@ -29,13 +36,20 @@ class Aborted(Exception):
     raised (`context.abort()` of our context adapters), or made by `map_exception`."""
 
     def __init__(
-        self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = (), unexpected: bool = False
+        self,
+        code: grpc.StatusCode,
+        details: str = "",
+        trailing_metadata: Any = (),
+        unexpected: bool = False,
+        logging_level: int | None = None,
     ) -> None:
         super().__init__(code, details)
         self.code = code
         self.details = details
         self.trailing_metadata = trailing_metadata
         self.unexpected = unexpected  # not a status anyone chose: logged with its traceback
+        # The request log's level for this error (a GRPCException's `logging_level`); None: by code.
+        self.logging_level = logging_level
         self.logged = False
 
     @property
@@ -54,32 +68,81 @@ FINAL = (Aborted, grpc.aio.AbortError)
 ABORT_ERROR = grpc.aio.AbortError
 
 
+# Django REST framework's HTTP statuses -> gRPC (django-socio-grpc's documented mapping).
+HTTP_TO_GRPC: dict[int, grpc.StatusCode] = {
+    http: getattr(grpc.StatusCode, name)
+    for name, codes in {
+        "INVALID_ARGUMENT": (400, 406, 411, 413, 414, 415, 417, 422, 431),
+        "UNAUTHENTICATED": (401, 511),
+        "PERMISSION_DENIED": (403, 451),
+        "NOT_FOUND": (404, 410),
+        "UNIMPLEMENTED": (405, 501, 505),
+        "DEADLINE_EXCEEDED": (408, 504),
+        "ABORTED": (409,),
+        "FAILED_PRECONDITION": (412, 423, 424, 428),
+        "OUT_OF_RANGE": (416,),
+        "RESOURCE_EXHAUSTED": (429, 507),
+        "INTERNAL": (500, 502),
+        "UNAVAILABLE": (503,),
+    }.items()
+    for http in codes
+}
+
+
+def _json(message: object, code: str) -> str:
+    return json.dumps({"message": str(message), "code": code})
+
+
 def _validation_details(exc: django_exceptions.ValidationError) -> str:
+    """A Django ValidationError as DRF would send it: messages with codes, by field if any."""
+
+    def entries(errors: list[django_exceptions.ValidationError]) -> list[dict[str, Any]]:
+        return [
+            {"message": str(error.message % error.params if error.params else error.message), "code": error.code or "invalid"}
+            for error in errors
+        ]
+
     if hasattr(exc, "error_dict"):
-        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
-    return " ".join(exc.messages)
+        return json.dumps({field: entries(errors) for field, errors in exc.error_dict.items()})
+    return json.dumps(entries(exc.error_list))
 
 
-def _status(exc: BaseException) -> tuple[grpc.StatusCode, str, Any, bool]:
-    """The table: (code, details, trailing metadata, unexpected)."""
+def _level(name: object) -> int:
+    """A `logging_level` ("WARNING", or a number) as a level; WARNING when it is not one."""
+    if isinstance(name, int):
+        return name
+    level = logging.getLevelName(str(name).upper())
+    return level if isinstance(level, int) else logging.WARNING
+
+
+def _status(exc: BaseException) -> tuple[grpc.StatusCode, str, bool, int]:
+    """The table: (code, details, unexpected, logging level)."""
     if isinstance(exc, GRPCException):
-        return exc.status_code, str(exc.detail), (), False
+        return exc.status_code, json.dumps(exc.get_full_details()), False, _level(exc.logging_level)
+    drf = sys.modules.get("rest_framework.exceptions")
+    if drf is not None and isinstance(exc, drf.APIException):
+        status = exc.status_code
+        if isinstance(status, grpc.StatusCode):
+            return status, json.dumps(exc.get_full_details()), False, logging.WARNING
+        level = logging.WARNING if isinstance(status, int) and status < 500 else logging.ERROR
+        return HTTP_TO_GRPC.get(status, grpc.StatusCode.UNKNOWN), json.dumps(exc.get_full_details()), False, level
     if isinstance(exc, (django_exceptions.ObjectDoesNotExist, Http404)):
-        return grpc.StatusCode.NOT_FOUND, str(exc) or "Not found.", (), False
+        return grpc.StatusCode.NOT_FOUND, _json(str(exc) or "Not found.", "not_found"), False, logging.WARNING
     if isinstance(exc, django_exceptions.ValidationError):
-        return grpc.StatusCode.INVALID_ARGUMENT, _validation_details(exc), (), False
+        return grpc.StatusCode.INVALID_ARGUMENT, _validation_details(exc), False, logging.WARNING
     if isinstance(exc, django_exceptions.PermissionDenied):
-        return grpc.StatusCode.PERMISSION_DENIED, str(exc) or "Permission denied.", (), False
+        message = str(exc) or "You do not have permission to perform this action."
+        return grpc.StatusCode.PERMISSION_DENIED, _json(message, "permission_denied"), False, logging.WARNING
     details = type(exc).__name__
     if settings.DEBUG and str(exc):
         details = f"{details}: {exc}"
-    return grpc.StatusCode.UNKNOWN, details, (), True
+    return grpc.StatusCode.UNKNOWN, details, True, logging.ERROR
 
 
 def map_exception(exc: BaseException) -> Aborted:
     """A new `Aborted` for `exc` (not itself final), with `exc` as its cause."""
-    code, details, trailing, unexpected = _status(exc)
-    error = Aborted(code, details, trailing, unexpected)
+    code, details, unexpected, level = _status(exc)
+    error = Aborted(code, details, (), unexpected, level)
     error.__cause__ = exc
     return error
 

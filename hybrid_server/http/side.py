@@ -3,6 +3,7 @@ probe listener (the same probes alone, plain HTTP, on an address of their own)."
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,9 +15,11 @@ from hybrid_server.config import Config
 from hybrid_server.http.app import django_asgi_app
 from hybrid_server.http.limits import protocol_class
 from hybrid_server.http.probes import ProbeApp
+from hybrid_server.http.rpc import RpcApp, max_receive_message_length
 from hybrid_server.http.sockets import bind_socket
 from hybrid_server.lifecycle import Lifecycle, StartupError, State
 
+logger = logging.getLogger("hybrid_server.http")
 
 class EmbeddedUvicorn(uvicorn.Server):
     """uvicorn without its own signal handlers: the engine is the one owner of signals."""
@@ -61,6 +64,7 @@ class HttpSide:
         self.server: EmbeddedUvicorn | None = None
         self.done = anyio.Event()
         self.error: BaseException | None = None
+        self.rpc: RpcApp | None = None  # the gRPC services over Connect and gRPC-Web
 
     @property
     def host(self) -> str:
@@ -84,6 +88,8 @@ class HttpSide:
     def build(self) -> None:
         config = self.config
         app = _not_found if self.probes_only else django_asgi_app(config)
+        if config.http_rpc and not self.probes_only:
+            app = self.rpc = RpcApp(app, config.cors_allowed_origins)
         uv_config = uvicorn.Config(
             ProbeApp(app, self.lifecycle, config.healthz_path, config.readyz_path),
             lifespan="off",  # Django's ASGI handler refuses lifespan
@@ -95,6 +101,19 @@ class HttpSide:
             **({} if self.probes_only else _ssl_options(config)),
         )
         self.server = EmbeddedUvicorn(uv_config)
+
+    def serve_rpc(self, grpc: Any) -> None:
+        """Route the gRPC side's recorded methods (a `GrpcSide` whose hook has run) here too."""
+        if self.rpc is None or grpc.handle is None:
+            return
+        executor = grpc.backend.executor if grpc.backend is not None else None
+        self.rpc.load(grpc.methods.values(), executor, grpc.handle.limit,
+                      max_receive_message_length(self.config.server_options))
+        if self.config.interceptors and self.rpc.served:
+            logger.warning(
+                "SERVER_INTERCEPTORS run on the gRPC port only: they are grpc-core objects, and the Connect and "
+                "gRPC-Web calls on the HTTP port do not pass through them (GRPC_MIDDLEWARE runs on both)"
+            )
 
     # ------------------------------------------------------------------ running
 

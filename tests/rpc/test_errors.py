@@ -1,6 +1,7 @@
 """Errors: the status each exception maps to, what the client sees, and the one log record."""
 from __future__ import annotations
 
+import json
 import logging
 
 import grpc
@@ -15,18 +16,31 @@ TIMEOUT = 10
 
 FAILING = ("Unary", "SyncUnary", "ServerStream", "SyncServerStream")
 
+DENIED = "You do not have permission to perform this action."
+NO_CREDENTIALS = "Authentication credentials were not provided."
+
+
+def full_dict(message: str, code: str) -> dict[str, str]:
+    return {"message": message, "code": code}
+
+
+def full(message: str, code: str) -> str:
+    """The details django-socio-grpc sends: `json.dumps(exc.get_full_details())`."""
+    return json.dumps(full_dict(message, code))
+
+
 # What ProbeService's fail() raises -> the status and details the client gets.
 ERRORS = [
-    ("not_found", grpc.StatusCode.NOT_FOUND, "no such thing"),
-    ("invalid", grpc.StatusCode.INVALID_ARGUMENT, "bad argument"),
-    ("permission", grpc.StatusCode.PERMISSION_DENIED, "You do not have permission to perform this action."),
-    ("unauthenticated", grpc.StatusCode.UNAUTHENTICATED, "Authentication credentials were not provided or are invalid."),
-    ("already_exist", grpc.StatusCode.ALREADY_EXISTS, "The object already exists."),
-    ("unimplemented", grpc.StatusCode.UNIMPLEMENTED, "This action is not implemented."),
-    ("does_not_exist", grpc.StatusCode.NOT_FOUND, "Item matching query does not exist."),
-    ("http404", grpc.StatusCode.NOT_FOUND, "nothing here"),
-    ("validation", grpc.StatusCode.INVALID_ARGUMENT, "name: This field is required."),
-    ("django_permission", grpc.StatusCode.PERMISSION_DENIED, "not yours"),
+    ("not_found", grpc.StatusCode.NOT_FOUND, full("no such thing", "not_found")),
+    ("invalid", grpc.StatusCode.INVALID_ARGUMENT, full("bad argument", "invalid_argument")),
+    ("permission", grpc.StatusCode.PERMISSION_DENIED, full(DENIED, "permission_denied")),
+    ("unauthenticated", grpc.StatusCode.UNAUTHENTICATED, full(NO_CREDENTIALS, "not_authenticated")),
+    ("already_exist", grpc.StatusCode.ALREADY_EXISTS, full("Already exists.", "already_exist")),
+    ("unimplemented", grpc.StatusCode.UNIMPLEMENTED, full("Unimplemented.", "unimplemented")),
+    ("does_not_exist", grpc.StatusCode.NOT_FOUND, full("Item matching query does not exist.", "not_found")),
+    ("http404", grpc.StatusCode.NOT_FOUND, full("nothing here", "not_found")),
+    ("validation", grpc.StatusCode.INVALID_ARGUMENT, json.dumps({"name": [full_dict("This field is required.", "invalid")]})),
+    ("django_permission", grpc.StatusCode.PERMISSION_DENIED, full("not yours", "permission_denied")),
     ("abort", grpc.StatusCode.FAILED_PRECONDITION, "aborted by action"),
     ("other", grpc.StatusCode.UNKNOWN, "ValueError"),
     ("import_error", grpc.StatusCode.UNKNOWN, "ModuleNotFoundError"),
@@ -64,7 +78,7 @@ def test_debug_shows_the_message_of_an_unexpected_error(stub, pb, action):
 @pytest.mark.parametrize(
     ("kind", "code", "details"),
     [
-        ("not_found", grpc.StatusCode.NOT_FOUND, "no such thing"),
+        ("not_found", grpc.StatusCode.NOT_FOUND, full("no such thing", "not_found")),
         ("value", grpc.StatusCode.UNKNOWN, "ValueError"),
         ("abort", grpc.StatusCode.FAILED_PRECONDITION, "aborted by action"),
     ],

@@ -53,7 +53,9 @@ def test_a_failing_before_action_ends_the_rpc_with_its_status(client, msg, servi
         result = client(service, method)(msg(message="before", count=1), timeout=TIMEOUT)
         if "Stream" in method:
             list(result)
-    assert (info.value.code(), info.value.details()) == (grpc.StatusCode.PERMISSION_DENIED, "no entry")
+    assert (info.value.code(), info.value.details()) == (
+        grpc.StatusCode.PERMISSION_DENIED, '{"message": "no entry", "code": "permission_denied"}'
+    )
     assert not any(event[0] in ("action", "yield", "after") for event in services.EVENTS)
 
 

@@ -172,7 +172,9 @@ def test_middleware_sees_the_mapped_error(two, msg, method):
     assert len(raised) == 2 and raised[0] is raised[1]  # inner and outer: one mapped error
     error = raised[0]
     assert isinstance(error, Aborted)
-    assert (error.code, error.details, error.unexpected) == (grpc.StatusCode.NOT_FOUND, "no such thing", False)
+    assert (error.code, error.details, error.unexpected) == (
+        grpc.StatusCode.NOT_FOUND, '{"message": "no such thing", "code": "not_found"}', False
+    )
     assert isinstance(error.__cause__, exceptions.NotFound)
     assert not any(event[0] == "after" for event in services.EVENTS)  # after_action: only on success
 
@@ -236,7 +238,9 @@ def test_an_error_a_middleware_raises_is_mapped_once(pb, backend, request_log):
             request_log.clear()
             with pytest.raises(grpc.RpcError) as info:
                 client("test.Shapes", method)(pb[0].ProbeMessage(), timeout=TIMEOUT)
-            assert (info.value.code(), info.value.details()) == (grpc.StatusCode.PERMISSION_DENIED, "refused by middleware")
+            assert (info.value.code(), info.value.details()) == (
+                grpc.StatusCode.PERMISSION_DENIED, '{"message": "refused by middleware", "code": "permission_denied"}'
+            )
             (record,) = request_log.wait()
             assert f"ShapesServiceController.{method} PERMISSION_DENIED" in record.getMessage()
             assert record.getMessage().endswith("(PermissionDenied)")

@@ -189,7 +189,7 @@ def test_another_transport_sees_metadata_from_a_def_action(http_bound, pb):
 @pytest.mark.parametrize(
     ("kind", "status"),
     [
-        ("not_found", (grpc.StatusCode.NOT_FOUND, "no such thing")),
+        ("not_found", (grpc.StatusCode.NOT_FOUND, '{"message": "no such thing", "code": "not_found"}')),
         ("value", (grpc.StatusCode.UNKNOWN, "ValueError")),
         ("abort", (grpc.StatusCode.FAILED_PRECONDITION, "aborted by action")),
     ],
