@@ -59,8 +59,6 @@ class _AccessLog:
             status = _status_of(exc, call.context)
             level = getattr(exc, "logging_level", None)  # a mapped error's (GRPCException.logging_level)
             if level is None:
-                level = getattr(exc, "logging_level", None)  # a mapped error's (GRPCException.logging_level)
-            if level is None:
                 level = logging.ERROR if status in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL) else logging.WARNING
             origin = exc.origin if isinstance(exc, Aborted) else exc
             code, note = status.name, f" ({type(origin).__name__})"
