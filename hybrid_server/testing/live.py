@@ -1,5 +1,9 @@
 """A live server in this process, for tests and benchmarks: real listeners on 127.0.0.1 port 0,
-a real `HybridServer` in a thread of its own, stopped with a graceful drain."""
+a real `HybridServer` in a thread of its own, stopped with a graceful drain.
+
+While one runs, what the server logs at WARNING and above is kept (`serverlog.SERVER_LOG`), so
+that stubs made with `stub()` add the server's side (exception, traceback) to a failed call's
+`grpc.RpcError`."""
 from __future__ import annotations
 
 import threading
@@ -7,6 +11,7 @@ from typing import Any
 
 from hybrid_server.lifecycle import State
 from hybrid_server.options import Options
+from hybrid_server.testing.serverlog import SERVER_LOG, ServerLog
 
 
 class LiveServerError(RuntimeError):
@@ -28,6 +33,7 @@ class LiveServer:
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._channels: list[Any] = []
+        self._logging = False
 
     # ------------------------------------------------------------------ running
 
@@ -40,6 +46,9 @@ class LiveServer:
         if not server.settled.wait(timeout) or not server.serving.is_set():
             self.stop(timeout)
             raise LiveServerError(f"the server did not start (exit code {self.exit_code})") from self.error
+        if not self._logging:
+            self._logging = True
+            SERVER_LOG.acquire()
         return self
 
     def _run(self) -> None:
@@ -61,6 +70,9 @@ class LiveServer:
             return self.exit_code
         self.server.shutdown("test finished")
         self._thread.join(timeout)
+        if self._logging:
+            self._logging = False
+            SERVER_LOG.release()
         if self._thread.is_alive():
             raise LiveServerError(f"the server did not stop within {timeout:g}s")
         return self.exit_code
@@ -107,3 +119,15 @@ class LiveServer:
         import grpc
 
         return grpc.aio.insecure_channel(self.grpc_target)
+
+    def stub(self, stub_class: Any, channel: Any = None) -> Any:
+        """`stub_class` on `channel` (default: a new `channel()`), its failed calls explained:
+        their `grpc.RpcError` carries what the server logged during the call."""
+        from hybrid_server.testing.stubs import explaining_stub
+
+        return explaining_stub(stub_class, channel if channel is not None else self.channel())
+
+    @property
+    def log(self) -> ServerLog:
+        """What servers of this process logged at WARNING and above while one ran."""
+        return SERVER_LOG

@@ -1,0 +1,1 @@
+"""`fake_grpc`: `FakeFullAIOGRPC`, `FakeGRPC` (and the deprecated `FakeAIOGRPC`), real underneath."""
