@@ -262,7 +262,9 @@ def resolve(options: Options) -> Config:
         dev=options.dev,
         workers=options.workers,
         health=bool(_setting(options.health, "ENABLE_HEALTH_CHECK")),
-        reflection=bool(_setting(options.reflection, "ENABLE_REFLECTION")),
+        # --dev turns reflection on unless asked otherwise: grpcurl and Postman work without flags.
+        reflection=bool(options.dev if options.reflection is UNSET and options.dev else
+                        _setting(options.reflection, "ENABLE_REFLECTION")),
         # Imported by the gRPC side when serving: a supervisor never imports user code.
         handlers_hook=hook,
         server_options=_server_options(options.server_options),
@@ -280,5 +282,5 @@ def resolve(options: Options) -> Config:
         bind_retry=options.bind_retry,
         ready_fd=options.ready_fd,
         banner=options.banner,
-        access_log=options.access_log,
+        access_log=options.dev if options.access_log is UNSET else bool(options.access_log),
     )

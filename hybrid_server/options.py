@@ -69,7 +69,7 @@ class Options:
     bind_retry: float = 0.0  # seconds to keep retrying a busy gRPC port (a reload's predecessor)
     ready_fd: int | None = None  # a supervised child writes one byte here once serving
     banner: bool = True
-    access_log: bool = False
+    access_log: bool | Unset = UNSET  # one line per request, both protocols; UNSET: on with --dev
 
     def replace(self, **changes: Any) -> Options:
         return dataclasses.replace(self, **changes)
@@ -113,7 +113,10 @@ def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"worker processes sharing the ports (default {DEFAULTS.workers})",
     )
     parser.add_argument("--reflection", action="store_true", default=None, help="enable gRPC server reflection")
-    parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    parser.add_argument(
+        "--access-log", action=argparse.BooleanOptionalAction, default=None,
+        help="log every request, gRPC and HTTP, one line each (default: on with --dev, else off)",
+    )
 
 
 def options_from_arguments(arguments: dict[str, Any], backend: Backend) -> Options:
@@ -135,5 +138,5 @@ def options_from_arguments(arguments: dict[str, Any], backend: Backend) -> Optio
         dev=bool(arguments.get("dev")),
         workers=arguments.get("workers", DEFAULTS.workers),
         reflection=given("reflection"),
-        access_log=bool(arguments.get("access_log")),
+        access_log=given("access_log"),
     )

@@ -123,10 +123,15 @@ class HybridServer:
         await self._drain()
         if self.lifecycle.failure is not None:
             report_error(self.lifecycle.reason)
-            return EXIT_FAILURE
-        if self.lifecycle.force_requested.is_set():
-            return EXIT_FORCED
-        return EXIT_OK
+            code = EXIT_FAILURE
+        elif self.lifecycle.force_requested.is_set():
+            code = EXIT_FORCED
+        else:
+            code = EXIT_OK
+        if self.config.banner:
+            forced = ", then forced" if code == EXIT_FORCED else ""
+            print(f"Stopped ({self.lifecycle.reason}{forced}), exit code {code}.", flush=True)
+        return code
 
     async def _startup(self, tg: anyio.abc.TaskGroup) -> None:
         """Bind every listener, then start HTTP (the side whose start can still fail), then gRPC."""

@@ -106,6 +106,10 @@ class GRPCSettings:
         value = self.user_settings.get(key, DEFAULTS[key])
         if key == "ROOT_HANDLERS_HOOK" and value is None:
             value = f"{settings.ROOT_URLCONF}.grpc_handlers"
+        elif value is None and isinstance(DEFAULTS[key], list):
+            value = []  # django-socio-grpc documents None for SERVER_OPTIONS and SERVER_INTERCEPTORS
+        elif isinstance(value, dict) and isinstance(DEFAULTS[key], dict):
+            value = {**DEFAULTS[key], **value}  # a dict setting may be partly given (MAP_METADATA_KEYS)
         return value
 
     def is_set(self, key: str) -> bool:

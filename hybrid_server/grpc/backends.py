@@ -58,7 +58,7 @@ class AioBackend:
 
     def __init__(self, config: Config) -> None:
         self.executor = CountingExecutor(max_workers=config.max_workers, thread_name_prefix="grpc-worker")
-        self.runtime = Runtime(AIO, self.executor)
+        self.runtime = Runtime(AIO, self.executor, log_ok=config.access_log)
         self.server: Any = grpc.aio.server(
             migration_thread_pool=self.executor,
             interceptors=guard_interceptors(_check_interceptors(config, grpc.aio.ServerInterceptor), aio=True),
@@ -101,7 +101,7 @@ class ThreadsBackend:
         )
         self._bridge_thread = threading.Thread(target=self.bridge_loop.run_forever, name="grpc-bridge-loop", daemon=True)
         self._bridge_thread.start()
-        self.runtime = Runtime(THREADS, self.executor, self.bridge_loop)
+        self.runtime = Runtime(THREADS, self.executor, self.bridge_loop, log_ok=config.access_log)
         self.server: Any = grpc.server(
             self.executor,
             interceptors=interceptors,

@@ -27,6 +27,7 @@ class Runtime:
     backend: Backend = AIO
     executor: Executor | None = None
     bridge_loop: asyncio.AbstractEventLoop | None = None
+    log_ok: bool = False  # log successful calls too (--access-log, on with --dev)
 
     @property
     def is_aio(self) -> bool:

@@ -91,10 +91,10 @@ class HttpSide:
         if config.http_rpc and not self.probes_only:
             app = self.rpc = RpcApp(app, config.cors_allowed_origins)
         uv_config = uvicorn.Config(
-            ProbeApp(app, self.lifecycle, config.healthz_path, config.readyz_path),
+            ProbeApp(app, self.lifecycle, config.healthz_path, config.readyz_path, config.access_log and not self.probes_only),
             lifespan="off",  # Django's ASGI handler refuses lifespan
             log_config=None,  # leave Django's logging alone
-            access_log=config.access_log and not self.probes_only,
+            access_log=False,  # the engine's own line (http/probes.py), one format with gRPC's
             timeout_graceful_shutdown=max(config.grace, 0.01),  # type: ignore[arg-type]  # a float works
             server_header=False,
             http=protocol_class(config.http_limits),

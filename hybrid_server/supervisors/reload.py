@@ -114,7 +114,9 @@ class Reloader:
         # the old server has let go of it (at once, unless calls are still in flight).
         # No drain delay between reloads: nothing balances load in front of a dev server.
         self.child_options = config.options.replace(
-            grpc_address=f"{config.grpc_host}:{grpc_port}", bind_retry=float("inf"), drain_delay=0
+            grpc_address=f"{config.grpc_host}:{grpc_port}", bind_retry=float("inf"), drain_delay=0,
+            # What --dev turns on (the children run without it): reflection, one line per request.
+            reflection=config.reflection, access_log=config.access_log,
         )
         self.broken = BrokenAnswerer(self.listeners.http)
 
