@@ -7,7 +7,7 @@ EXAMPLE := example
 HTTP_ADDR ?= 127.0.0.1:8000
 GRPC_ADDR ?= 127.0.0.1:50051
 
-.PHONY: venv run test lint bench protos migrate clean
+.PHONY: venv run test test-tools lint bench protos migrate clean
 
 venv: $(STAMP)
 
@@ -24,7 +24,7 @@ protos: venv
 	cd $(EXAMPLE) && ../$(PY) manage.py generateproto
 
 run: migrate protos
-	cd $(EXAMPLE) && ../$(PY) manage.py grpcrunaioserver $(GRPC_ADDR) --with-http $(HTTP_ADDR)
+	cd $(EXAMPLE) && ../$(PY) manage.py grpcrunaioserver $(GRPC_ADDR) --with-http $(HTTP_ADDR) --dev
 
 # Lint, the static import checks (the engine never imports the app; no cycles), types, then the suite.
 lint: venv
@@ -32,8 +32,21 @@ lint: venv
 	$(PY) tests/imports_check.py
 	$(PY) -m mypy
 
-test: lint
+test: lint test-tools
 	$(PY) -m pytest
+
+# haproxy, for tests/e2e/test_rolling_restart.py: installed when missing and we are root (the test
+# skips only where it cannot be installed).
+test-tools:
+	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "haproxy not found: installing haproxy"; \
+	    timeout 300 apt-get install -y -qq haproxy >/dev/null 2>&1 \
+	      || { timeout 300 apt-get update -qq >/dev/null 2>&1 && timeout 300 apt-get install -y -qq haproxy >/dev/null 2>&1; } \
+	      || echo "note: could not install haproxy; tests/e2e/test_rolling_restart.py will try again, then fail"; \
+	  else \
+	    echo "note: haproxy not found (apt-get install haproxy); tests/e2e/test_rolling_restart.py will be skipped"; \
+	  fi; }
 
 # `make bench` (~5 min), `make bench BENCH_ARGS=--quick` (~1 min), BENCH_ARGS='--only unary,http'.
 # h2load (nghttp2-client) is installed when missing and we are root; else the Python load generator.
