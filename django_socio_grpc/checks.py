@@ -1,10 +1,15 @@
-"""System checks of the app: django-socio-grpc settings that have no effect here (W001)."""
+"""System checks of the app: django-socio-grpc settings that have no effect here (W001), and this
+package installed over django-socio-grpc's own distribution (E001)."""
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+
+OTHER_DISTRIBUTION = "django-socio-grpc"
+PACKAGE = "django_socio_grpc"
 
 
 @checks.register(checks.Tags.compatibility)
@@ -27,3 +32,35 @@ def settings_without_effect(app_configs: Any = None, **kwargs: Any) -> list[chec
                 )
             )
     return warnings
+
+
+def other_distribution() -> metadata.Distribution | None:
+    """django-socio-grpc's own distribution when it is installed and ships `django_socio_grpc`."""
+    try:
+        dist = metadata.distribution(OTHER_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return None
+    files = dist.files or []
+    if any(file.parts and file.parts[0] == PACKAGE for file in files):
+        return dist
+    top_level = dist.read_text("top_level.txt") or ""
+    return dist if PACKAGE in top_level.split() else None
+
+
+@checks.register(checks.Tags.compatibility)
+def merged_install(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E001 when django-socio-grpc is installed too: both ship the top-level `django_socio_grpc`."""
+    dist = other_distribution()
+    if dist is None:
+        return []
+    return [
+        checks.Error(
+            f"The distribution {OTHER_DISTRIBUTION} {dist.version} is installed beside hybrid-server: both "
+            f"install the package {PACKAGE}, so their files are merged and neither works reliably.",
+            hint=(
+                f"Uninstall both and install one: `pip uninstall -y {OTHER_DISTRIBUTION} hybrid-server && "
+                "pip install hybrid-server` (see docs/server.md, 'Switching from django-socio-grpc')."
+            ),
+            id="django_socio_grpc.E001",
+        )
+    ]
