@@ -49,4 +49,5 @@ def guard_deserializer(deserializer: Callable[[bytes], Any] | None) -> Callable[
             return UndecodableRequest(name)
 
     setattr(deserialize, GUARDED_ATTRIBUTE, True)
+    deserialize.__wrapped__ = deserializer  # type: ignore[attr-defined]  # the message class for other codecs
     return deserialize

@@ -77,12 +77,15 @@ class ServerHandle:
         both registration calls), record each method once."""
         if service not in self.services:
             self.services.append(service)
-        for method, handler in list(handlers.items()):
+        for key, handler in list(handlers.items()):
+            # `add_registered_method_handlers` keys by method name; grpc's generic handler
+            # (`method_handlers_generic_handler`) by the full path "/service/method".
+            method = key.rsplit("/", 1)[-1]
             path = f"/{service}/{method}"
             if path in self.methods and self.methods[path].handler is handler:
                 continue
             adopted, rebind = self._prepare(handler, self.limit if service not in EXEMPT_SERVICES else None)
-            handlers[method] = adopted
+            handlers[key] = adopted
             self.methods[path] = MethodRecord(service, method, adopted, rebind)
 
     def _prepare(self, handler: Any, limit: ConcurrencyLimit | None) -> tuple[Any, Callable[[Runtime], Any] | None]:

@@ -104,8 +104,8 @@ class RpcApp:
                 code = StatusCode.UNIMPLEMENTED
                 raise ProtocolError(code, route.unavailable or "not served over HTTP")
             if codec is None:
-                raise ProtocolError(StatusCode.INTERNAL, f"{route.path} has no JSON mapping: its messages are not "
-                                    "protobuf messages of the default descriptor pool; use the proto codec")
+                raise ProtocolError(StatusCode.INTERNAL, f"{route.path} has no JSON mapping: its requests are not "
+                                    "protobuf messages; use application/proto")
             ctx = HttpRpcContext(route.path, metadata_of(scope), peer_of(scope), None)
             if kind == "unary":
                 await connect.unary(route, codec, headers, ctx, receive, send, self.limit)

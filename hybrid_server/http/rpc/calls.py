@@ -156,6 +156,7 @@ class CallScope:
     __slots__ = ("_watch", "ctx", "receive", "scope")
 
     def __init__(self, ctx: HttpRpcContext, receive: Receive, timeout: float | None) -> None:
+        ctx.set_timeout(timeout)
         self.ctx = ctx
         self.receive = receive
         deadline = math.inf if timeout is None else anyio.current_time() + timeout

@@ -1,9 +1,10 @@
 """Messages on the wire: the two codecs (binary protobuf, proto3 JSON), gzip, and envelopes.
 
 Binary requests are decoded by the method's own (guarded) deserializer, as on the gRPC port;
-JSON goes through `google.protobuf.json_format` with the message classes found in the default
-descriptor pool (where every generated `_pb2` module registers its messages). A method whose
-messages are not protobuf messages of that pool is served with the binary codec only.
+JSON goes through `google.protobuf.json_format`, requests parsed into the method's request class
+(from the default descriptor pool, where every generated `_pb2` module registers its messages,
+or the class the method deserializes with). A method whose requests are not protobuf messages
+is served with the binary codec only.
 """
 from __future__ import annotations
 
@@ -22,16 +23,19 @@ COMPRESS_MIN_BYTES = 1024  # smaller responses are sent uncompressed even when t
 _HEADER = struct.Struct(">BI")
 
 
-def message_classes(service: str, method: str) -> tuple[Any, Any] | None:
-    """(request class, response class) of `/service/method` from the default pool, if there."""
+def request_class(service: str, method: str, deserializer: Any) -> Any:
+    """The request message class of `/service/method`: from the default pool, else the class
+    whose `FromString` the method deserializes with (a service registered without a .proto)."""
     from google.protobuf import descriptor_pool, message_factory  # type: ignore[import-untyped]
 
     try:
         descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{method}")
-        return (message_factory.GetMessageClass(descriptor.input_type),
-                message_factory.GetMessageClass(descriptor.output_type))
-    except Exception:  # not in the pool: a hand-written service with messages of its own
-        return None
+        return message_factory.GetMessageClass(descriptor.input_type)
+    except Exception:
+        pass
+    original = getattr(deserializer, "__wrapped__", deserializer)  # the guard keeps the original
+    owner = getattr(original, "__self__", None)
+    return owner if isinstance(owner, type) and hasattr(owner, "DESCRIPTOR") else None
 
 
 class Codec:
@@ -51,13 +55,14 @@ def proto_codec(deserializer: Callable[[bytes], Any] | None, serializer: Callabl
     return Codec("proto", decode, encode)
 
 
-def json_codec(request_class: Any, response_class: Any) -> Codec:
+def json_codec(message_class: Any) -> Codec:
+    """Requests parsed into `message_class`; responses (protobuf messages) written as proto3 JSON."""
     from google.protobuf import json_format
 
-    name = request_class.DESCRIPTOR.full_name
+    name = message_class.DESCRIPTOR.full_name
 
     def decode(data: bytes) -> Any:
-        message = request_class()
+        message = message_class()
         if data.strip():
             try:
                 json_format.Parse(data, message, ignore_unknown_fields=True)

@@ -48,6 +48,10 @@ class HttpRpcContext:
     def peer(self) -> str:
         return self._peer
 
+    def set_timeout(self, timeout: float | None) -> None:
+        """The deadline, once the protocol has read it from the request's headers."""
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+
     def time_remaining(self) -> float | None:
         if self._deadline is None:
             return None

@@ -17,7 +17,7 @@ from typing import Any
 from hybrid_server.grpc.handle import MethodRecord
 from hybrid_server.grpc.limits import EXEMPT_SERVICES, ConcurrencyLimit
 from hybrid_server.grpc.runtime import AIO, Runtime
-from hybrid_server.http.rpc.codec import Codec, json_codec, message_classes, proto_codec
+from hybrid_server.http.rpc.codec import Codec, json_codec, proto_codec, request_class
 
 UNARY, SERVER_STREAM, CLIENT_STREAM, BIDI_STREAM = "unary", "server_stream", "client_stream", "bidi_stream"
 _KIND_ATTRIBUTES = {
@@ -54,9 +54,9 @@ def _kind(handler: Any) -> str:
 def _codecs(record: MethodRecord) -> dict[str, Codec]:
     handler = record.handler
     codecs = {"proto": proto_codec(handler.request_deserializer, handler.response_serializer)}
-    classes = message_classes(record.service, record.method)
-    if classes is not None:
-        codecs["json"] = json_codec(*classes)
+    message_class = request_class(record.service, record.method, handler.request_deserializer)
+    if message_class is not None:
+        codecs["json"] = json_codec(message_class)
     return codecs
 
 
