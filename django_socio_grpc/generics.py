@@ -6,6 +6,7 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from django.shortcuts import get_object_or_404
 
+from django_socio_grpc.scope import WRITE_ACTIONS, module_getattr
 from django_socio_grpc.services.base_service import Service
 
 
@@ -39,3 +40,12 @@ class GenericService(Service):
         field = self.lookup_request_field or self.lookup_field
         value = getattr(self.request, "id" if field == "pk" else field)
         return get_object_or_404(self.get_queryset(), **{self.lookup_field: value})
+
+
+# django-socio-grpc's model services (built on its DRF serializer layer): not part of this project.
+_MODEL_SERVICES = [
+    f"{prefix}{name}Service"
+    for prefix in ("", "Async")
+    for name in ("Create", "List", "Stream", "Retrieve", "Destroy", "Update", "ListCreate", "ReadOnlyModel", "Model")
+]
+__getattr__ = module_getattr(__name__, {name: ("generic model services", WRITE_ACTIONS) for name in _MODEL_SERVICES})
