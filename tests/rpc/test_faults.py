@@ -134,18 +134,19 @@ def test_client_gone_mid_stream_releases_the_server(server, stub, pb, action, ho
 def test_actions_past_their_deadline(stub, pb, marker):
     """The call fails with DEADLINE_EXCEEDED; on the server an `async def` action is cancelled
     there and then, a `def` action (which nothing can interrupt) runs on until it returns."""
-    before = running_holds()
     message = pb[0].ProbeMessage(message=str(marker), seconds=HOLD)
     calls = [stub.HoldAsync(message, timeout=3), stub.HoldSync(message, timeout=3)]
     assert [next(call).message for call in calls] == ["started"] * 2
+    both = running_holds()  # ours, and any other test's hold still finishing (counts only go down)
     for call in calls:
         with pytest.raises(grpc.RpcError) as info:
             next(call)
         assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     # Unreleased, each hold would run for HOLD seconds: the async one ends because it was cancelled.
-    wait_until(lambda: running_holds() == before + 1, "the async hold cancelled at its deadline")
+    wait_until(lambda: running_holds() <= both - 1, "the async hold cancelled at its deadline")
+    assert running_holds() >= 1, "the def hold ended at the deadline: nothing can interrupt it"
     marker.write_text("")
-    wait_until(lambda: running_holds() == before, "the def hold returned once released")
+    wait_until(lambda: running_holds() <= both - 2, "the def hold returned once released")
     assert_still_answers(stub, pb)
 
 
