@@ -14,7 +14,9 @@ with it. Other databases (PostgreSQL, file-backed SQLite test databases) are not
 Django: each server thread has its own connection, which sees committed rows only — use
 `TransactionTestCase` (`HybridTestCase` is one) or pytest-django's `transactional_db` there.
 Concurrent RPCs of one test share the connection too: fine for queries, but two at once in
-`transaction.atomic()` blocks interleave their savepoints.
+`transaction.atomic()` blocks interleave their savepoints. While sharing, Django's
+`close_old_connections` (run at every request's start and end, RPCs included) leaves the shared
+connections alone, as Django's test client does; the others it handles as usual.
 """
 from __future__ import annotations
 
@@ -24,19 +26,19 @@ from contextlib import contextmanager
 from typing import Any
 
 _guard = threading.Lock()
-_active: list[_SharedStorage] = []
+_installed: dict[str, Any] = {}  # while shared: "storage", "local", "depth"
 
 
 class _SharedStorage:
     """Stands in for `ConnectionHandler._connections`: the shared aliases are the same object in
     every thread, the others stay per thread."""
 
-    def __init__(self, local: Any, shared: dict[str, Any]) -> None:
+    def __init__(self, local: Any) -> None:
         object.__setattr__(self, "_local", local)
-        object.__setattr__(self, "_shared", shared)
+        object.__setattr__(self, "shared", {})
 
     def __getattr__(self, alias: str) -> Any:
-        shared = object.__getattribute__(self, "_shared")
+        shared = object.__getattribute__(self, "shared")
         if alias in shared:
             return shared[alias]
         return getattr(object.__getattribute__(self, "_local"), alias)
@@ -67,30 +69,65 @@ def unshared_aliases() -> list[str]:
     return [alias for alias in connections if alias not in shared]
 
 
+def _close_old_unshared_connections(**kwargs: Any) -> None:
+    """Django's `close_old_connections` for the connections that are not shared. A shared
+    in-memory connection is never closed anyway, and checking it would touch the database in
+    requests of tests that may not (pytest-django's blocker), as Django's test client knows."""
+    from django.db import connections
+
+    storage = _installed.get("storage")
+    shared = object.__getattribute__(storage, "shared") if storage is not None else {}
+    for conn in connections.all(initialized_only=True):
+        if conn.alias not in shared:
+            conn.close_if_unusable_or_obsolete()
+
+
+def _install() -> Any:
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections, connections
+
+    local = connections._connections
+    storage = _SharedStorage(local)
+    connections._connections = storage
+    swapped = [signal for signal in (request_started, request_finished) if signal.disconnect(close_old_connections)]
+    for signal in swapped:
+        signal.connect(_close_old_unshared_connections)
+    _installed.update(storage=storage, local=local, depth=0, swapped=swapped)
+    return storage
+
+
+def _uninstall() -> None:
+    from django.db import close_old_connections, connections
+
+    if connections._connections is _installed["storage"]:
+        connections._connections = _installed["local"]
+    for signal in _installed["swapped"]:
+        signal.disconnect(_close_old_unshared_connections)
+        signal.connect(close_old_connections)
+    _installed.clear()
+
+
 @contextmanager
 def shared_connections() -> Iterator[dict[str, Any]]:
     """Share this thread's in-memory SQLite connections with every thread while active (nested
-    uses are fine: the outermost one installs and removes the storage)."""
-    from django.db import connections
-
+    uses share the same storage; the outermost one installs and removes it)."""
     shared = shareable_connections()
     for conn in shared.values():
         conn.inc_thread_sharing()
     with _guard:
-        storage = _SharedStorage(connections._connections, shared)
-        connections._connections = storage
-        _active.append(storage)
+        storage = _installed.get("storage") or _install()
+        _installed["depth"] += 1
+        mine = object.__getattribute__(storage, "shared")
+        added = [alias for alias in shared if alias not in mine]
+        mine.update((alias, shared[alias]) for alias in added)
     try:
         yield shared
     finally:
         with _guard:
-            _active.remove(storage)
-            # Undo in any order: rebuild the chain of what is still active over the original.
-            local = object.__getattribute__(storage, "_local")
-            for other in _active:
-                if object.__getattribute__(other, "_local") is storage:
-                    object.__setattr__(other, "_local", local)
-            if connections._connections is storage:
-                connections._connections = local
+            for alias in added:
+                mine.pop(alias, None)
+            _installed["depth"] -= 1
+            if _installed["depth"] == 0:
+                _uninstall()
         for conn in shared.values():
             conn.dec_thread_sharing()
