@@ -21,6 +21,7 @@ from hybrid_server.testing.process import ServerProcess, port_is_open
 
 GRPC_CALLERS = 64
 HTTP_CALLERS = 16
+PACE = 0.02  # s between two answered Echo / SyncEcho calls of one caller
 CALLS_BEFORE_SIGNAL = 2  # per caller, answered before the signal is sent
 DRAIN_DELAY = 1.0
 DEADLINE = 60.0  # for each phase: a server that stops answering fails the test, it does not hang it
@@ -73,8 +74,8 @@ class Load:
             except grpc.RpcError as exc:
                 outcome, detail = exc.code().name, f"{('AsyncSleep', 'Echo', 'SyncEcho')[kind]}: {exc.details()}"
             self._record(index, Call(started, loop.time(), "grpc", outcome, detail))
-            if outcome != "OK":
-                await asyncio.sleep(0.05)  # a refused caller does not spin
+            # Paced: sustained load, not a saturated machine; a refused caller does not spin.
+            await asyncio.sleep(0.05 if outcome != "OK" else PACE if kind else 0)
 
     async def http_caller(self, index: int) -> None:
         loop = asyncio.get_running_loop()
