@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
@@ -35,27 +35,41 @@ def generated_paths(proto: PurePosixPath) -> list[PurePosixPath]:
     return [proto.with_name(f"{stem}{suffix}") for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")]
 
 
-def protoc_command(include_root: Path, protos: list[PurePosixPath], out: Path) -> list[str]:
-    """`python -m grpc_tools.protoc` arguments compiling `protos` (relative to `include_root`)."""
+def protoc_command(
+    include_root: Path, protos: list[PurePosixPath], out: Path, extra_args: Sequence[str] = ()
+) -> list[str]:
+    """`python -m grpc_tools.protoc` arguments compiling `protos` (relative to `include_root`).
+
+    `extra_args` come after the output options (generateproto `--extra-args`); when they ask
+    for type stubs of their own (`--pyi_out`, mypy-protobuf's `--mypy_out`), ours are left out,
+    since protoc refuses to write one file twice.
+    """
+    stubs = not any(arg.startswith(("--pyi_out", "--mypy_out")) for arg in extra_args)
     return [
         sys.executable,
-        "-P",  # do not put the working directory first on sys.path
+        # Do not put the working directory first on sys.path (`-P` is Python 3.11+; the scratch
+        # directory it runs in holds nothing importable anyway).
+        *(["-P"] if sys.version_info >= (3, 11) else []),
         "-m",
         "grpc_tools.protoc",
         f"-I{include_root}",
         f"-I{grpc_tools_include()}",
         f"--python_out={out}",
-        f"--pyi_out={out}",
+        *([f"--pyi_out={out}"] if stubs else []),
         f"--grpc_python_out={out}",
+        *extra_args,
         *(str(proto) for proto in protos),
     ]
 
 
-def compile_protos(sources: Mapping[PurePosixPath, str]) -> dict[PurePosixPath, bytes]:
+def compile_protos(
+    sources: Mapping[PurePosixPath, str], extra_args: Sequence[str] = ()
+) -> dict[PurePosixPath, bytes]:
     """Compiles proto texts keyed by their path relative to the import root.
 
-    Returns the generated files keyed the same way; raises `ProtocError` with protoc's
-    diagnostics when any source does not compile.
+    Returns the generated files keyed the same way (with `extra_args`, also whatever else protoc
+    wrote under the scratch root, e.g. `--descriptor_set_out=./x.pb` as `x.pb`); raises
+    `ProtocError` with protoc's diagnostics when any source does not compile.
     """
     if not sources:
         return {}
@@ -67,7 +81,7 @@ def compile_protos(sources: Mapping[PurePosixPath, str]) -> dict[PurePosixPath, 
             destination.write_text(text, encoding="utf-8")
         try:
             completed = subprocess.run(
-                protoc_command(root, list(sources), root),
+                protoc_command(root, list(sources), root, extra_args),
                 cwd=root,
                 capture_output=True,
                 text=True,
@@ -88,4 +102,9 @@ def compile_protos(sources: Mapping[PurePosixPath, str]) -> dict[PurePosixPath, 
                 produced = root.joinpath(*path.parts)
                 if produced.is_file():
                     generated[path] = produced.read_bytes()
+        if extra_args:
+            for produced in sorted(root.rglob("*")):
+                relative = PurePosixPath(produced.relative_to(root).as_posix())
+                if produced.is_file() and relative not in sources and relative not in generated:
+                    generated[relative] = produced.read_bytes()
         return generated

@@ -6,7 +6,6 @@ half-generated or unparsable .proto behind; errors name the service, action and 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import keyword
 import os
@@ -14,12 +13,10 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django_socio_grpc.decorators import ActionSpec, MessageSpec
 from django_socio_grpc.exceptions import ProtobufGenerationException
-from django_socio_grpc.protobuf.compiler import compile_protos, generated_paths
 from django_socio_grpc.protobuf.field_numbers import number_message, parse_previous_proto
 from django_socio_grpc.protobuf.model import ProtoField, ProtoFile, ProtoMessage, ProtoRpc, ProtoService
 from django_socio_grpc.services.app_handler_registry import (
@@ -316,93 +313,3 @@ def run_handlers_hook(hook: Callable[[Any], Any]) -> list[AppRegistration]:
     if inspect.isawaitable(result):
         _run_awaitable(result)
     return recorded_apps()
-
-
-# ---------------------------------------------------------------------- files on disk
-
-
-@dataclass
-class ProtoTarget:
-    """Where one app's proto goes: `root / relative_path`, compiled with `-I root`."""
-
-    registration: AppRegistration
-    root: Path
-    relative_path: PurePosixPath
-    text: str
-    grpc_package_dir: Path | None = None  # created with an __init__.py when missing
-
-    @property
-    def path(self) -> Path:
-        return self.root.joinpath(*self.relative_path.parts)
-
-
-def app_location(app_name: str) -> tuple[Path, PurePosixPath]:
-    """(sys.path root holding the app's top-level package, app directory relative to it)."""
-    module = importlib.import_module(app_name)
-    if getattr(module, "__file__", None):
-        app_dir = Path(module.__file__).resolve().parent  # type: ignore[arg-type]
-    else:
-        app_dir = Path(next(iter(module.__path__))).resolve()
-    parts = app_name.split(".")
-    root = app_dir
-    for _ in parts:
-        root = root.parent
-    return root, PurePosixPath(*parts)
-
-
-def plan_targets(
-    project: str, registrations: Iterable[AppRegistration], directory: str | os.PathLike[str] | None = None
-) -> list[ProtoTarget]:
-    """Every app's proto text and destination, validated; nothing is written."""
-    targets: list[ProtoTarget] = []
-    for registration in registrations:
-        label = registration.app_label
-        if directory is not None:
-            root, relative, package_dir = Path(directory).resolve(), PurePosixPath(f"{label}.proto"), None
-        else:
-            root, app_relative = app_location(registration.app_name)
-            folder = app_relative.joinpath(*registration.grpc_folder.replace("/", ".").split("."))
-            relative = folder / f"{label}.proto"
-            package_dir = root.joinpath(*folder.parts)
-        path = root.joinpath(*relative.parts)
-        if any(target.path == path for target in targets):
-            raise ProtobufGenerationException(
-                f"apps {registration.app_name!r} and another app would both write {path}"
-            )
-        previous = path.read_text(encoding="utf-8") if path.is_file() else None
-        text = build_proto_file(project, registration, previous).render()
-        targets.append(ProtoTarget(registration, root, relative, text, package_dir))
-    return targets
-
-
-def write_targets(targets: list[ProtoTarget], generate_pb2: bool = True) -> list[Path]:
-    """Compiles every proto first (in a scratch directory), then writes protos and code.
-
-    A protoc failure therefore leaves the previous files untouched.
-    """
-    generated: dict[PurePosixPath, bytes] = {}
-    if generate_pb2:
-        sources = {target.relative_path: target.text for target in targets}
-        if len(sources) == len(targets):
-            generated = compile_protos(sources)
-        else:  # same relative path under different roots: compile one by one
-            for target in targets:
-                generated.update(compile_protos({target.relative_path: target.text}))
-    written: list[Path] = []
-    for target in targets:
-        if target.grpc_package_dir is not None:
-            target.grpc_package_dir.mkdir(parents=True, exist_ok=True)
-            init = target.grpc_package_dir / "__init__.py"
-            if not init.exists():
-                init.write_text("", encoding="utf-8")
-                written.append(init)
-        target.path.parent.mkdir(parents=True, exist_ok=True)
-        target.path.write_text(target.text, encoding="utf-8")
-        written.append(target.path)
-        for relative in generated_paths(target.relative_path):
-            if relative in generated:
-                destination = target.root.joinpath(*relative.parts)
-                destination.write_bytes(generated[relative])
-                written.append(destination)
-    importlib.invalidate_caches()
-    return written
