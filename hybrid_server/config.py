@@ -95,6 +95,8 @@ class Config:
     http_limits: HttpLimits
     http_rpc: bool  # the gRPC services on the HTTP port too (Connect, gRPC-Web)
     cors_allowed_origins: tuple[str, ...]
+    metrics: bool  # Prometheus metrics at metrics_path (HTTP side and probe listener)
+    metrics_path: str
     tls: Tls | None
     http_tls: bool
     bind_retry: float
@@ -190,6 +192,28 @@ def _origins(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _metrics(options: Options, listener: bool, probe_paths: tuple[str | None, ...]) -> tuple[bool, str]:
+    """ENABLE_METRICS / METRICS_PATH, checked: prometheus-client installed, a listener to serve them."""
+    enabled = bool(_setting(options.metrics, "ENABLE_METRICS"))
+    path = _setting(options.metrics_path, "METRICS_PATH")
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigError(f"METRICS_PATH must be a path starting with '/', got {path!r}")
+    if not enabled:
+        return False, path
+    if path in probe_paths:
+        raise ConfigError(f"METRICS_PATH {path!r} is also a probe path (HEALTHZ_PATH / READYZ_PATH)")
+    from hybrid_server import metrics as prometheus
+
+    if not prometheus.available():
+        raise ConfigError(prometheus.MISSING)
+    if not listener:
+        raise ConfigError(
+            f"--metrics (ENABLE_METRICS): no HTTP listener to serve {path} on; add --with-http ADDR, or "
+            "--probe-address ADDR (PROBE_ADDRESS) for a plain-HTTP listener of probes and metrics"
+        )
+    return True, path
+
+
 def _use_uvloop(loop: str) -> bool:
     if loop == "asyncio":
         return False
@@ -245,6 +269,9 @@ def resolve(options: Options) -> Config:
     if maximum is not None and (not isinstance(maximum, int) or maximum < 1):
         raise ConfigError(f"MAXIMUM_CONCURRENT_RPCS must be None or an integer >= 1, got {maximum!r}")
     hook = grpc_settings.raw("ROOT_HANDLERS_HOOK") if options.handlers_hook is UNSET else options.handlers_hook
+    healthz_path = _setting(options.healthz_path, "HEALTHZ_PATH")
+    readyz_path = _setting(options.readyz_path, "READYZ_PATH")
+    metrics, metrics_path = _metrics(options, http_host is not None or probe_host is not None, (healthz_path, readyz_path))
     return Config(
         options=options,
         backend=options.backend,
@@ -271,12 +298,14 @@ def resolve(options: Options) -> Config:
         interceptors=tuple(_setting(options.interceptors, "SERVER_INTERCEPTORS")),
         maximum_concurrent_rpcs=maximum,
         asgi_app=options.asgi_app,
-        healthz_path=_setting(options.healthz_path, "HEALTHZ_PATH"),
-        readyz_path=_setting(options.readyz_path, "READYZ_PATH"),
+        healthz_path=healthz_path,
+        readyz_path=readyz_path,
         serve_static=_serve_static(options.serve_static),
         http_limits=_http_limits(options),
         http_rpc=bool(_setting(options.http_rpc, "ENABLE_HTTP_RPC")),
         cors_allowed_origins=_origins(_setting(options.cors_allowed_origins, "CORS_ALLOWED_ORIGINS")),
+        metrics=metrics,
+        metrics_path=metrics_path,
         tls=_tls(options),
         http_tls=options.http_tls,
         bind_retry=options.bind_retry,

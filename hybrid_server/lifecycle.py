@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import sys
 import traceback
+from collections.abc import Callable
 
 import anyio
 
@@ -36,11 +37,22 @@ class Lifecycle:
     """Owned by `HybridServer`; the sides only read `state` and the events."""
 
     def __init__(self) -> None:
-        self.state = State.STARTING
+        self._state = State.STARTING
+        self.watchers: list[Callable[[State], None]] = []  # told every change of state (metrics)
         self.drain_requested = anyio.Event()
         self.force_requested = anyio.Event()
         self.reason: str = ""
         self.failure: BaseException | None = None
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        self._state = state
+        for watcher in self.watchers:
+            watcher(state)
 
     @property
     def ready(self) -> bool:

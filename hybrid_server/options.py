@@ -60,6 +60,8 @@ class Options:
     http_max_body_size: int | Unset | None = UNSET  # HTTP_MAX_BODY_SIZE
     http_rpc: bool | Unset = UNSET  # ENABLE_HTTP_RPC: the gRPC services over Connect and gRPC-Web
     cors_allowed_origins: list[str] | Unset = UNSET  # CORS_ALLOWED_ORIGINS
+    metrics: bool | Unset = UNSET  # ENABLE_METRICS: Prometheus metrics at metrics_path
+    metrics_path: str | Unset = UNSET  # METRICS_PATH
     # TLS (gRPC, and HTTP unless http_tls is False).
     tls_cert_chain_pairs: list[tuple[str, str]] | Unset = UNSET  # PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH
     tls_root_certificates: str | Unset | None = UNSET  # ROOT_CERTIFICATES_PATH
@@ -114,6 +116,11 @@ def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--reflection", action="store_true", default=None, help="enable gRPC server reflection")
     parser.add_argument(
+        "--metrics", action=argparse.BooleanOptionalAction, default=None,
+        help="serve Prometheus metrics at METRICS_PATH (/metrics) on the HTTP side or the probe listener "
+             "(default ENABLE_METRICS, off; needs pip install 'hybrid-server[metrics]')",
+    )
+    parser.add_argument(
         "--access-log", action=argparse.BooleanOptionalAction, default=None,
         help="log every request, gRPC and HTTP, one line each (default: on with --dev, else off)",
     )
@@ -139,4 +146,5 @@ def options_from_arguments(arguments: dict[str, Any], backend: Backend) -> Optio
         workers=arguments.get("workers", DEFAULTS.workers),
         reflection=given("reflection"),
         access_log=given("access_log"),
+        metrics=given("metrics"),
     )

@@ -41,16 +41,21 @@ class HybridServer:
     ) -> None:
         self.config = config if isinstance(config, Config) else resolve(config)
         self.lifecycle = Lifecycle()
-        self.grpc = GrpcSide(self.config)
+        self.metrics: Any = None  # hybrid_server.metrics.registry.ServerMetrics with --metrics
+        if self.config.metrics:
+            from hybrid_server.metrics.registry import ServerMetrics  # prometheus-client: only when asked for
+
+            self.metrics = ServerMetrics(self.lifecycle, self.config.metrics_path, standalone=self.config.ready_fd is None)
+        self.grpc = GrpcSide(self.config, self.metrics.grpc if self.metrics is not None else None)
         self.http: HttpSide | None = None
         self.probes: HttpSide | None = None
         if self.config.with_http or self.config.probe_host:
             from hybrid_server.http.side import HttpSide  # uvicorn and Starlette: only when HTTP is served
 
             if self.config.with_http:
-                self.http = HttpSide(self.config, self.lifecycle, http_socket)
+                self.http = HttpSide(self.config, self.lifecycle, http_socket, metrics=self.metrics)
             if self.config.probe_host:
-                self.probes = HttpSide(self.config, self.lifecycle, probe_socket, probes_only=True)
+                self.probes = HttpSide(self.config, self.lifecycle, probe_socket, probes_only=True, metrics=self.metrics)
         # The HTTP listeners, started and stopped together.
         self.listeners = [side for side in (self.http, self.probes) if side is not None]
         if install_signal_handlers is None:

@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     # The gRPC services on the HTTP port (Connect and gRPC-Web, docs/web.md).
     "ENABLE_HTTP_RPC": True,
     "CORS_ALLOWED_ORIGINS": [],  # origins allowed to call the RPC routes from a browser ("*": any)
+    # Prometheus metrics (docs/observability.md; needs the `metrics` extra, prometheus-client).
+    "ENABLE_METRICS": False,
+    "METRICS_PATH": "/metrics",  # served on the HTTP side and on the probe listener
 }
 
 # Keys accepted so that existing settings files load unchanged, but that change nothing here.

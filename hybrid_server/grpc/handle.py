@@ -11,13 +11,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from hybrid_server.grpc.guard import UndecodableRequest, guard_deserializer
 from hybrid_server.grpc.limits import EXEMPT_SERVICES, ConcurrencyLimit
 from hybrid_server.grpc.runtime import Runtime
+
+if TYPE_CHECKING:
+    from hybrid_server.metrics.grpc_calls import GrpcMetrics
 
 BIND_ATTRIBUTE = "bind_runtime"
 _KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
@@ -40,10 +43,14 @@ class MethodRecord:
 class ServerHandle:
     """Forwards to the real server; adding handlers goes through `_adopt`."""
 
-    def __init__(self, server: Any, runtime: Runtime, limit: ConcurrencyLimit | None = None) -> None:
+    def __init__(
+        self, server: Any, runtime: Runtime, limit: ConcurrencyLimit | None = None, metrics: GrpcMetrics | None = None
+    ) -> None:
         self._server = server
         self.runtime = runtime
         self.limit = limit
+        self.metrics = metrics  # every RPC measured (--metrics); the record keeps the unmeasured handler
+        self._served: dict[str, Any] = {}  # path -> the handler given to grpc, when it differs from the record's
         self.methods: dict[str, MethodRecord] = {}
         self.services: list[str] = []  # full names, in the order they were added
         self._generic: list[Any] = []
@@ -58,7 +65,7 @@ class ServerHandle:
             if isinstance(service, str) and isinstance(handlers, dict):
                 self._adopt(service, handlers)
             else:
-                generic = _GuardedGenericHandler(generic, self.runtime, self.limit)
+                generic = _GuardedGenericHandler(generic, self.runtime, self.limit, self.metrics)
                 self._generic.append(generic)
             adopted.append(generic)
         self._server.add_generic_rpc_handlers(tuple(adopted))
@@ -82,10 +89,13 @@ class ServerHandle:
             # (`method_handlers_generic_handler`) by the full path "/service/method".
             method = key.rsplit("/", 1)[-1]
             path = f"/{service}/{method}"
-            if path in self.methods and self.methods[path].handler is handler:
+            if path in self.methods and (self.methods[path].handler is handler or self._served.get(path) is handler):
                 continue
             adopted, rebind = self._prepare(handler, self.limit if service not in EXEMPT_SERVICES else None)
-            handlers[key] = adopted
+            served = adopted
+            if self.metrics is not None:  # on the gRPC port only: the HTTP routes serve the record's handler
+                served = self._served[path] = self.metrics.wrap(adopted, service, method)
+            handlers[key] = served
             self.methods[path] = MethodRecord(service, method, adopted, rebind)
 
     def _prepare(self, handler: Any, limit: ConcurrencyLimit | None) -> tuple[Any, Callable[[Runtime], Any] | None]:
@@ -116,10 +126,11 @@ def _kind(handler: Any) -> str | None:
 class _GuardedGenericHandler(grpc.GenericRpcHandler):
     """A hand-written `GenericRpcHandler`: its handlers are guarded as they are looked up."""
 
-    def __init__(self, inner: Any, runtime: Runtime, limit: ConcurrencyLimit | None) -> None:
+    def __init__(self, inner: Any, runtime: Runtime, limit: ConcurrencyLimit | None, metrics: GrpcMetrics | None) -> None:
         self._inner = inner
         self._runtime = runtime
         self._limit = limit
+        self._metrics = metrics
 
     def service(self, handler_call_details: Any) -> Any:
         handler = self._inner.service(handler_call_details)
@@ -133,7 +144,11 @@ class _GuardedGenericHandler(grpc.GenericRpcHandler):
         method = getattr(handler_call_details, "method", "") or ""
         if self._limit is not None and method.split("/")[1:2] and method.split("/")[1] not in EXEMPT_SERVICES:
             behaviour = self._limit.wrap(behaviour)
-        return handler._replace(request_deserializer=guarded, **{kind: behaviour})
+        handler = handler._replace(request_deserializer=guarded, **{kind: behaviour})
+        if self._metrics is not None:
+            service, _, name = method.lstrip("/").rpartition("/")
+            handler = self._metrics.wrap(handler, service, name)
+        return handler
 
 
 # --------------------------------------------------------------------------- foreign handlers

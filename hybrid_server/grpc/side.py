@@ -65,8 +65,9 @@ def why_bind_failed(host: str, port: int) -> str:
 class GrpcSide:
     """One gRPC server of either backend, driven by `HybridServer`."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, metrics: Any = None) -> None:
         self.config = config
+        self.metrics = metrics  # a hybrid_server.metrics GrpcMetrics with --metrics, else None
         self.backend: AioBackend | ThreadsBackend | None = None
         self.handle: ServerHandle | None = None
         self.port = 0
@@ -132,7 +133,7 @@ class GrpcSide:
         credentials = server_credentials(config.tls)
         self.backend = backend = create_backend(config)
         limit = ConcurrencyLimit(config.maximum_concurrent_rpcs) if config.maximum_concurrent_rpcs else None
-        self.handle = handle = ServerHandle(backend.server, backend.runtime, limit)
+        self.handle = handle = ServerHandle(backend.server, backend.runtime, limit, self.metrics)
         await self._call_hook(handle)
         if not self.services:
             logger.warning("ROOT_HANDLERS_HOOK registered no service")

@@ -36,13 +36,18 @@ class ProbeApp:
 
     def __init__(
         self, app: Callable[..., Any], lifecycle: Lifecycle, healthz: str | None, readyz: str | None,
-        access_log: bool = False,
+        access_log: bool = False, metrics: Any = None, count_requests: bool = True,
     ) -> None:
         self.app = app
         self.lifecycle = lifecycle
         self.healthz = healthz
         self.readyz = readyz
         self.access_log = access_log
+        # --metrics: the scrape at METRICS_PATH, and (unless `count_requests` is off: the probe
+        # listener) every request to the app counted; None and nothing to pay when off.
+        self.metrics = metrics
+        self.metrics_path = metrics.path if metrics is not None else None
+        self.http_metrics = metrics.http if metrics is not None and count_requests else None
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] == "http":
@@ -55,7 +60,10 @@ class ProbeApp:
                 response = PlainTextResponse(self.lifecycle.state.value, status_code=200 if ready else 503)
                 await response(scope, receive, send)
                 return
-        if self.access_log and scope["type"] == "http":
+            if path == self.metrics_path:
+                await self.metrics.respond(scope, receive, send)
+                return
+        if (self.access_log or self.http_metrics is not None) and scope["type"] == "http":
             await self._logged(scope, receive, send)
             return
         try:
@@ -82,7 +90,10 @@ class ProbeApp:
             await self._cut(scope, send)
             status[0] = status[0] or 503
         finally:
-            log_request(scope, status[0] or 500, started)
+            if self.http_metrics is not None:
+                self.http_metrics.observe(scope.get("method", "?"), status[0] or 500, time.perf_counter() - started)
+            if self.access_log:
+                log_request(scope, status[0] or 500, started)
 
     async def _cut(self, scope: dict[str, Any], send: Callable[..., Any]) -> None:
         """uvicorn cancels what still runs when the grace period is over: say so in the log

@@ -54,9 +54,11 @@ class HttpSide:
     """One uvicorn server; `probes_only` makes it the probe listener (no app, no TLS)."""
 
     def __init__(
-        self, config: Config, lifecycle: Lifecycle, sock: socket.socket | None = None, probes_only: bool = False
+        self, config: Config, lifecycle: Lifecycle, sock: socket.socket | None = None, probes_only: bool = False,
+        metrics: Any = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics  # a hybrid_server.metrics ServerMetrics with --metrics: /metrics served here
         self.lifecycle = lifecycle
         self.sock = sock
         self.probes_only = probes_only
@@ -91,7 +93,8 @@ class HttpSide:
         if config.http_rpc and not self.probes_only:
             app = self.rpc = RpcApp(app, config.cors_allowed_origins)
         uv_config = uvicorn.Config(
-            ProbeApp(app, self.lifecycle, config.healthz_path, config.readyz_path, config.access_log and not self.probes_only),
+            ProbeApp(app, self.lifecycle, config.healthz_path, config.readyz_path, config.access_log and not self.probes_only,
+                     self.metrics, count_requests=not self.probes_only),
             lifespan="off",  # Django's ASGI handler refuses lifespan
             log_config=None,  # leave Django's logging alone
             access_log=False,  # the engine's own line (http/probes.py), one format with gRPC's
