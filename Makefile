@@ -48,6 +48,37 @@ test-tools:
 	    echo "note: haproxy not found (apt-get install haproxy); tests/e2e/test_rolling_restart.py will be skipped"; \
 	  fi; }
 
+# The real clients of tests/http_rpc: @connectrpc/connect-node and buf (npm ci from the committed
+# package-lock.json) and a headless Chromium, installed when missing (Chromium and Node when root);
+# the tests skip what could not be installed.
+NODE_CLIENTS := tests/http_rpc/node
+.PHONY: clients
+test: clients
+clients: $(NODE_CLIENTS)/node_modules/.installed
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "chromium not found: installing chromium"; \
+	    timeout 600 apt-get install -y -qq chromium >/dev/null 2>&1 \
+	      || { timeout 300 apt-get update -qq >/dev/null 2>&1 && timeout 600 apt-get install -y -qq chromium >/dev/null 2>&1; } \
+	      || echo "note: could not install chromium; tests/http_rpc/test_browser.py will be skipped"; \
+	  else \
+	    echo "note: chromium not found (apt-get install chromium); tests/http_rpc/test_browser.py will be skipped"; \
+	  fi; }
+
+$(NODE_CLIENTS)/node_modules/.installed: $(NODE_CLIENTS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "npm not found: installing nodejs and npm"; \
+	    timeout 600 apt-get install -y -qq nodejs npm >/dev/null 2>&1 \
+	      || { timeout 300 apt-get update -qq >/dev/null 2>&1 && timeout 600 apt-get install -y -qq nodejs npm >/dev/null 2>&1; }; \
+	  fi; }
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd $(NODE_CLIENTS) && timeout 600 npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed \
+	    || echo "note: npm ci failed; the Node and buf client tests will be skipped"; \
+	else \
+	  echo "note: npm not found; the Node and buf client tests will be skipped"; \
+	fi
+
 # `make bench` (~5 min), `make bench BENCH_ARGS=--quick` (~1 min), BENCH_ARGS='--only unary,http'.
 # h2load (nghttp2-client) is installed when missing and we are root; else the Python load generator.
 BENCH_ARGS ?=

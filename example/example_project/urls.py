@@ -6,6 +6,7 @@ from django_socio_grpc.utils.servicer_register import AppHandlerRegistry
 
 urlpatterns = [
     path("", views.book_list, name="book-list"),
+    path("web/", views.web_client, name="web-client"),
     path("admin/", admin.site.urls),
 ]
 
