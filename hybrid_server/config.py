@@ -214,17 +214,6 @@ def _metrics(options: Options, listener: bool, probe_paths: tuple[str | None, ..
     return True, path
 
 
-def _origins(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str) or not all(isinstance(origin, str) for origin in value):
-        raise ConfigError(f"CORS_ALLOWED_ORIGINS must be a list of origins such as ['https://app.example.com'], got {value!r}")
-    for origin in value:
-        if origin != "*" and "://" not in origin:
-            raise ConfigError(f"CORS_ALLOWED_ORIGINS: {origin!r} is not an origin (scheme://host[:port]) nor '*'")
-    return tuple(value)
-
-
 def _use_uvloop(loop: str) -> bool:
     if loop == "asyncio":
         return False
