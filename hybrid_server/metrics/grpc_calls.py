@@ -10,7 +10,7 @@ client receives:
   DEADLINE_EXCEEDED when the client had gone: a client stream that was cancelled just ends);
 - raised: `context.code()` (an abort, or a code set before raising), else UNKNOWN;
 - cancelled (`asyncio.CancelledError`, a response stream closed early): DEADLINE_EXCEEDED when
-  the deadline has passed, else CANCELLED.
+  the deadline has passed (or is less than DEADLINE_SLACK away: see `_gone`), else CANCELLED.
 
 Used only with metrics on: a server without them never sees this module.
 """
@@ -32,6 +32,7 @@ _KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 _TYPES = {
     (False, False): "unary", (True, False): "client_stream", (False, True): "server_stream", (True, True): "bidi_stream",
 }
+DEADLINE_SLACK = 0.1  # seconds
 OK, CANCELLED, UNKNOWN, DEADLINE_EXCEEDED = (
     grpc.StatusCode.OK, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED,
 )
@@ -56,11 +57,14 @@ def _code(context: Any) -> grpc.StatusCode | None:
 
 
 def _gone(context: Any) -> grpc.StatusCode:
+    """A call that ended early: its deadline passed, or its client cancelled it. A client's own
+    deadline expiring reaches the server as a cancellation, a moment before the server's copy of
+    the deadline (which started when the request arrived): within DEADLINE_SLACK it is the deadline."""
     try:
         remaining = context.time_remaining()
     except Exception:
         remaining = None
-    return DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else CANCELLED
+    return DEADLINE_EXCEEDED if remaining is not None and remaining <= DEADLINE_SLACK else CANCELLED
 
 
 def _finished(context: Any) -> grpc.StatusCode:

@@ -6,6 +6,7 @@ Django's set-up and the hook. EOF on stdin means "not needed": exit 0 quietly.
 """
 from __future__ import annotations
 
+import atexit
 import base64
 import os
 import pickle
@@ -98,9 +99,12 @@ def main() -> int:
 
 if __name__ == "__main__":
     code = main()
-    # The server has drained and closed its ports; skip interpreter teardown (grpc's takes
-    # a few hundred ms, and a `def` action past its grace would hold it) so that a reload or
-    # a restart is not kept waiting.
+    # The server has drained and closed its ports. Exit handlers run, as in a process that
+    # returns from the command (an exporter's last flush: the final spans and metrics of a
+    # worker survive its stop); the interpreter teardown is skipped (grpc's takes a few hundred
+    # ms, and a `def` action past its grace would hold it) so that a reload or a restart is not
+    # kept waiting.
+    atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

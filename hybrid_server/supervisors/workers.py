@@ -42,6 +42,11 @@ class WorkerSupervisor:
         self.failed = False
         self.forced = False
         self.signals: list[int] = []
+        self.metrics_dir: Any = None
+        if config.metrics:  # prometheus-client's multiprocess mode: set up before the first spawn
+            from hybrid_server.metrics.multiprocess import WorkersDirectory
+
+            self.metrics_dir = WorkersDirectory()
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self.signals.append(signum)
@@ -83,6 +88,8 @@ class WorkerSupervisor:
         if child is not None and child.poll() is not None:
             code = child.poll()
             lived = now - slot.started
+            if self.metrics_dir is not None:
+                self.metrics_dir.worker_exited(child.pid)  # its in-flight and state gauges go
             if code != 0 and not child.ready and not slot.served:
                 # Dying during the first start is a configuration error, not a crash to ride out;
                 # a restart that fails (an OOM kill while starting) is retried with the backoff.
@@ -141,6 +148,8 @@ class WorkerSupervisor:
                 if slot.child is not None and slot.child.poll() is None:
                     slot.child.wait(0)
             self._close_listener()
+            if self.metrics_dir is not None:
+                self.metrics_dir.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
