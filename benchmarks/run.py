@@ -83,6 +83,7 @@ class Context:
 
 def _sections() -> dict[str, tuple[str, Any]]:
     import blocking
+    import connect_unary
     import grpc_stream
     import grpc_unary
     import http_rps
@@ -100,6 +101,7 @@ def _sections() -> dict[str, tuple[str, Any]]:
         "workers": ("6. --workers 2 vs 1 (not pinned)", workers),
         "reload": ("7. --dev reload latency", reload_latency),
         "memory": ("8. Memory over sustained RPCs", memory),
+        "connect": ("9. Connect unary over HTTP: hybrid vs connectrpc's generated app", connect_unary),
     }
 
 
