@@ -1,9 +1,9 @@
 """What every HTTP RPC shares: the request's headers and body, its metadata, and running the
 method under the call's deadline and the client's presence.
 
-A call runs in the request's own task, inside one cancel scope: the deadline
-(`connect-timeout-ms` / `grpc-timeout`) is the scope's, and a watch on the ASGI `receive`
-cancels it when the client disconnects, as grpc.aio cancels an RPC whose client went away. A
+A call runs in the request's own task: the deadline (`connect-timeout-ms` / `grpc-timeout`)
+cancels it, and so does a watch on the ASGI `receive` when the client disconnects, as grpc.aio
+cancels an RPC whose client went away. A
 `def` action keeps running in its worker thread after a cancellation (as on the gRPC port);
 its context then reports `cancelled()`.
 """
@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import grpc
 
 from hybrid_server.http.rpc.codec import too_large
@@ -148,45 +146,74 @@ def _status_after(ctx: HttpRpcContext, exc: BaseException | None, route_path: st
 
 
 DEADLINE = Status(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+GONE = Status(StatusCode.CANCELLED, "the client went away")
 
 
 class CallScope:
-    """The deadline and the disconnect watch of one call; `with CallScope(...) as call:`."""
+    """The deadline and the disconnect watch of one call; `with CallScope(...) as call:`.
 
-    __slots__ = ("_watch", "ctx", "receive", "scope")
+    Plain asyncio, kept cheap for the common short call: the deadline is one timer that cancels
+    the request's task, and the watch on `receive` starts only once the call has run for
+    `WATCH_AFTER` (a disconnect is then seen at once: uvicorn remembers it).
+    """
+
+    __slots__ = ("_deadline", "_start_watch", "_task", "_timeout", "_watch", "ctx", "fired", "receive")
+
+    WATCH_AFTER = 0.02
 
     def __init__(self, ctx: HttpRpcContext, receive: Receive, timeout: float | None) -> None:
         ctx.set_timeout(timeout)
         self.ctx = ctx
         self.receive = receive
-        deadline = math.inf if timeout is None else anyio.current_time() + timeout
-        self.scope = anyio.CancelScope(deadline=deadline)
+        self._timeout = timeout
+        self.fired: Status | None = None  # set when this scope cancelled the task: why
+        self._task: asyncio.Task[Any] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._start_watch: asyncio.TimerHandle | None = None
         self._watch: asyncio.Task[None] | None = None
 
     def __enter__(self) -> CallScope:
-        self.scope.__enter__()
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        if self._timeout is not None:
+            self._deadline = loop.call_later(self._timeout, self._cancel, DEADLINE)
+        self._start_watch = loop.call_later(self.WATCH_AFTER, self._begin_watch)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        for handle in (self._deadline, self._start_watch):
+            if handle is not None:
+                handle.cancel()
+        if self._watch is not None:
+            self._watch.cancel()
+        if self.fired is None:
+            return False
+        # Our own cancellation (delivered, possibly swallowed by the action): the call ends with `fired`.
+        uncancel = getattr(self._task, "uncancel", None)  # Python 3.11+: cancellations are counted
+        if uncancel is not None:
+            uncancel()
+        return kind is not None and issubclass(kind, asyncio.CancelledError)
+
+    def _cancel(self, why: Status) -> None:
+        if self.fired is None and not self.ctx.done_flag and self._task is not None:
+            self.fired = why
+            self._task.cancel()
+
+    def _begin_watch(self) -> None:
         # A bare Task, not the loop's factory: the serving loop's factory wraps coroutines
         # (containment), and a wrapper cancelled before it starts leaves this one unawaited.
         self._watch = asyncio.Task(self._watch_disconnect(), loop=asyncio.get_running_loop())
-        return self
-
-    def __exit__(self, *exc_info: Any) -> bool:
-        if self._watch is not None:
-            self._watch.cancel()
-        return bool(self.scope.__exit__(*exc_info))
 
     async def _watch_disconnect(self) -> None:
         while (await self.receive())["type"] != "http.disconnect":
             pass
-        if not self.ctx.done_flag:
+        if self.fired is None and not self.ctx.done_flag:
             self.ctx.cancelled_by_client = True
-            self.scope.cancel()
+            self._cancel(GONE)
 
     def interrupted(self) -> Status | None:
-        """After the block: why it was cut short (None: it was not, or the client left)."""
-        if not self.scope.cancelled_caught:
-            return None
-        return None if self.ctx.cancelled_by_client else DEADLINE
+        """After the block: why this scope cut it short (GONE: the client left), None if it did not."""
+        return self.fired
 
 
 async def call_unary(handler: Callable[..., Any], request: Any, ctx: HttpRpcContext, receive: Receive,
@@ -200,8 +227,8 @@ async def call_unary(handler: Callable[..., Any], request: Any, ctx: HttpRpcCont
         except Exception as exc:
             error = exc
     interrupted = call.interrupted()
-    if call.scope.cancelled_caught:
-        return None if interrupted is None else (None, interrupted)
+    if interrupted is not None:
+        return None if interrupted is GONE else (None, interrupted)
     return response, _status_after(ctx, error, ctx.method)
 
 
@@ -225,6 +252,7 @@ async def call_server_stream(
             await stream.aclose()
         except Exception:
             pass
-    if call.scope.cancelled_caught:
-        return call.interrupted()
+    interrupted = call.interrupted()
+    if interrupted is not None:
+        return None if interrupted is GONE else interrupted
     return _status_after(ctx, error, ctx.method)
