@@ -60,13 +60,17 @@ def json_codec(message_class: Any) -> Codec:
     from google.protobuf import json_format
 
     name = message_class.DESCRIPTOR.full_name
+    loads = json.loads
 
     def decode(data: bytes) -> Any:
         message = message_class()
         if data.strip():
-            try:
-                json_format.Parse(data, message, ignore_unknown_fields=True)
-            except (json_format.ParseError, UnicodeDecodeError, ValueError) as exc:
+            try:  # ParseDict on json.loads: Parse builds a decoder per call (to refuse duplicate keys)
+                value = loads(data)
+                if not isinstance(value, dict):
+                    raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+                json_format.ParseDict(value, message, ignore_unknown_fields=True)
+            except (json_format.ParseError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
                 raise ProtocolError(StatusCode.INVALID_ARGUMENT, f"request is not valid JSON for {name}: {exc}") from None
         return message
 
