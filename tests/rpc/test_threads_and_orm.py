@@ -1,8 +1,9 @@
 """Threads and the ORM in-process: actions use the database, blocking `def` actions run in
 parallel up to --max-workers, async ORM work stays in that pool, and the hook's start-up errors.
 
-ORM tests use pytest-django's `transactional_db`: the test database is then a shared-cache
-in-memory SQLite that the server's threads see. (One RPC's async ORM calls sharing one thread is
+The ORM tests use the pytest plugin's server (`hybrid_server`, one per backend for the module,
+`grpc_stub`), which shares the test's in-memory SQLite connection with the server's threads, and
+pytest-django's `transactional_db`. (One RPC's async ORM calls sharing one thread is
 tested in test_shapes.py; unknown methods in test_faults.py.)
 """
 from __future__ import annotations
@@ -27,15 +28,14 @@ def backend(request):
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def served(request, pb):
-    """One server per backend for the ORM tests; each test gets a fresh database."""
-    with LiveServer(backend=request.param, max_workers=4) as server:
-        yield server
+def hybrid_server_options(request, pb):
+    """The plugin's `hybrid_server` for the ORM tests: one per backend; each test gets a fresh database."""
+    return {"backend": request.param, "max_workers": 4, "http_address": None}
 
 
 @pytest.fixture
-def stub(served, pb):
-    return pb[1].ProbeServiceControllerStub(served.channel())
+def stub(grpc_stub, pb):
+    return grpc_stub(pb[1].ProbeServiceControllerStub)
 
 
 @pytest.fixture
@@ -62,11 +62,11 @@ def test_orm_from_actions(transactional_db, stub, pb, action):
     assert Item.objects.filter(name="thing").count() == 2  # the server's writes, seen by the test
 
 
-def test_generic_service_retrieves_and_not_found(transactional_db, served, pb):
+def test_generic_service_retrieves_and_not_found(transactional_db, grpc_stub, pb):
     from testapp.models import Item
 
     pb2, pb_grpc = pb
-    stub = pb_grpc.ItemControllerStub(served.channel())
+    stub = grpc_stub(pb_grpc.ItemControllerStub)
     item = Item.objects.create(name="kept")  # the test's write, seen by the server
     reply = stub.Retrieve(pb2.ItemRetrieveRequest(id=item.id), timeout=DEADLINE)
     assert (reply.id, reply.name) == (item.id, "kept")
