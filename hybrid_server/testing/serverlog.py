@@ -127,12 +127,16 @@ def explain(exc: BaseException, mark: int, what: str = "this call") -> bool:
 def _add_note(exc: BaseException, note: str) -> bool:
     if sys.version_info >= (3, 11):
         exc.add_note(note)
-    else:  # no notes before 3.11: the message grows instead, through a subclass of the same name
+    else:  # no notes before 3.11: `__notes__` is kept as 3.11 keeps it, and the message grows
         try:
-            exc.__class__ = _noted_class(type(exc))
-        except TypeError:  # a built-in exception's class cannot change
+            exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]
+        except AttributeError:
             return False
-        exc._hybrid_server_note = note  # type: ignore[attr-defined]
+        try:  # through a subclass of the same name,
+            exc.__class__ = _noted_class(type(exc))
+            exc._hybrid_server_note = note  # type: ignore[attr-defined]
+        except TypeError:  # or, for a built-in exception (whose class cannot change), in its args
+            exc.args = (f"{exc.args[0]}\n{note}" if exc.args else note, *exc.args[1:])
     try:
         setattr(exc, EXPLAINED, True)
     except AttributeError:
