@@ -43,6 +43,9 @@ def test_server_and_channel(hybrid_server: LiveServer, grpc_channel: grpc.Channe
     assert hybrid_server.grpc_target.startswith("127.0.0.1:") and hybrid_server.http_url.startswith("http://127.0.0.1:")
     assert pb_grpc.ProbeServiceControllerStub(grpc_channel).Echo(pb2.ProbeMessage(message="m"), timeout=10).message == "m"
     assert hybrid_http.get("/hello/").text == "hello from django"
+    with pytest.raises(grpc.RpcError) as caught:  # LiveServer.stub(): explained too
+        hybrid_server.stub(pb_grpc.ProbeServiceControllerStub).Fail(pb2.ProbeMessage(message="crash"), timeout=10)
+    assert "ValueError: secret internals" in "\n".join(caught.value.__notes__)
 
 
 def test_every_shape_with_interceptor_and_middleware(grpc_stub: Any, pb: Any) -> None:
