@@ -75,11 +75,18 @@ class HybridServer:
 
     def shutdown(self, reason: str = "shutdown requested") -> None:
         """Start a graceful drain; safe to call from any thread."""
+        self._from_any_thread(self.lifecycle.request_drain, reason)
+
+    def force(self) -> None:
+        """Stop at once, as a second SIGINT does (exit code 130); safe to call from any thread."""
+        self._from_any_thread(self.lifecycle.force)
+
+    def _from_any_thread(self, function: Any, *args: Any) -> None:
         if self._loop is None:
-            self.lifecycle.request_drain(reason)
+            function(*args)
         elif not self.stopped.is_set():
             try:
-                self._loop.call_soon_threadsafe(self.lifecycle.request_drain, reason)
+                self._loop.call_soon_threadsafe(function, *args)
             except RuntimeError:  # the loop closed meanwhile: the server has stopped
                 pass
 

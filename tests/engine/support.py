@@ -17,8 +17,7 @@ DEADLINE = 20.0  # seconds any single wait of a test may take before it fails th
 
 def force(server: LiveServer) -> None:
     """A second SIGINT, as the engine's own signal watcher gives it: stop without waiting."""
-    loop = server.server._loop  # HybridServer has no public thread-safe force()
-    loop.call_soon_threadsafe(server.server.lifecycle.force)
+    server.server.force()
 
 
 class Gate:

@@ -60,6 +60,6 @@ def test_probe_listener_follows_the_drain(pb):
         assert time.monotonic() < deadline, "the server never began draining"
         time.sleep(0.01)
     assert httpx.get(f"{probes}/readyz", timeout=10).status_code == 503  # draining, still answering
-    server.server._loop.call_soon_threadsafe(server.server.lifecycle.force)  # skip the rest of the delay
+    server.server.force()  # skip the rest of the delay
     stopping.join(20)
     assert not stopping.is_alive()
