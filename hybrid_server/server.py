@@ -124,10 +124,10 @@ class HybridServer:
         gc.collect()
         gc.freeze()
         self.lifecycle.state = State.SERVING
+        if self.config.banner:
+            self._print_banner()  # before anyone waiting for SERVING goes on: they may read it
         self.serving.set()
         self.settled.set()
-        if self.config.banner:
-            self._print_banner()
         if self.config.ready_fd is not None:
             _tell_supervisor(self.config.ready_fd)
         tg.start_soon(self._watch_grpc)
