@@ -2,8 +2,8 @@
 interceptor and a middleware in its settings, `makemigrations`, `generateproto`), writes tests
 in the three styles — `HybridTestCase`, the pytest fixtures, django-socio-grpc's
 `FakeFullAIOGRPC` — calling unary and streaming actions, seeing its interceptor and middleware
-run and the ORM rows of the test; and a failing test of each style shows the server's traceback
-with the status the client saw. pytest and Django's runner run them, in subprocesses."""
+run and the ORM rows of the test; and a failing test of each style (and one with a plain stub)
+shows the server's traceback with the status the client saw. pytest and Django's runner run them, in subprocesses."""
 from __future__ import annotations
 
 import re
@@ -203,6 +203,10 @@ def test_boom_fixtures(grpc_stub):
     grpc_stub(shop_pb2_grpc.ProductServiceControllerStub).Boom(BOOM)
 
 
+def test_boom_plain_stub(grpc_channel):  # not through grpc_stub: the plugin adds the test's server log
+    shop_pb2_grpc.ProductServiceControllerStub(grpc_channel).Boom(BOOM)
+
+
 class FailingFake(TestCase):
     async def test_boom_fake(self):
         fake = FakeFullAIOGRPC(shop_pb2_grpc.add_ProductServiceControllerServicer_to_server, ProductService.as_servicer())
@@ -261,13 +265,15 @@ def test_a_new_project_tests_in_three_styles(tmp_path: Path) -> None:
         pytest_run.kill()
         django_run.kill()
 
-    assert re.search(r"\b3 failed, 4 passed\b", out), out
+    assert re.search(r"\b4 failed, 4 passed\b", out), out
     assert django_run.returncode == 0 and re.search(r"Ran 3 tests in .*\n\nOK", django_out), django_out
     failures = re.split(r"_{5,} (\S+) _{5,}", out)
     sections = dict(zip(failures[1::2], failures[2::2], strict=True))
-    assert set(sections) >= {"FailingTestCase.test_boom_testcase", "test_boom_fixtures", "FailingFake.test_boom_fake"}, out
-    for name in ("FailingTestCase.test_boom_testcase", "test_boom_fixtures", "FailingFake.test_boom_fake"):
+    failing = ("FailingTestCase.test_boom_testcase", "test_boom_fixtures", "test_boom_plain_stub", "FailingFake.test_boom_fake")
+    assert set(sections) >= set(failing), out
+    for name in failing:
         text = sections[name]
+        assert "--- the server logged during this " + ("test" if name == "test_boom_plain_stub" else "call") in text, text
         assert "The client saw status UNKNOWN, details 'ZeroDivisionError'." in text, text
         assert re.search(r'product_service\.py", line \d+, in Boom', text), text
         assert "ZeroDivisionError: division by zero" in text, text
