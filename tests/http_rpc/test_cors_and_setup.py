@@ -59,3 +59,24 @@ def test_interceptors_are_named_at_start_up(pb, caplog):
         # ...and indeed do not run there: x-block would be refused on the gRPC port.
         assert httpx.post(f"{live.http_url}{PROBE}/Echo", json={}, headers={"x-block": "1"}).status_code == 200
     assert any("SERVER_INTERCEPTORS run on the gRPC port only" in record.getMessage() for record in caplog.records)
+
+
+def test_calls_are_in_the_http_access_log(pb):
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    with LiveServer(**server_options(access_log=True)) as live:
+        logger = logging.getLogger("django.server")  # does not propagate: listen on it directly
+        handler = Collect(logging.DEBUG)
+        logger.addHandler(handler)
+        try:
+            assert httpx.post(f"{live.http_url}{PROBE}/Echo", json={}).status_code == 200
+            assert httpx.post(f"{live.http_url}{PROBE}/Fail", json={"message": "not_found"}).status_code == 404
+        finally:
+            logger.removeHandler(handler)
+    lines = [record.getMessage() for record in records]
+    assert any(f"POST {PROBE}/Echo 200" in line for line in lines), lines
+    assert any(f"POST {PROBE}/Fail 404" in line for line in lines), lines
