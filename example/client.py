@@ -30,12 +30,13 @@ def show(book) -> str:
     return f"#{book.id} {book.title!r} by {book.author}{year}"
 
 
-def run(target: str) -> int:
+def run(target: str, wait: float = 5.0) -> int:
     with grpc.insecure_channel(target) as channel:
         try:
-            grpc.channel_ready_future(channel).result(timeout=5)
+            grpc.channel_ready_future(channel).result(timeout=wait)
         except grpc.FutureTimeoutError:
-            print(f"error: no gRPC server reachable at {target} (waited 5 s); start it with `make run`", file=sys.stderr)
+            print(f"error: no gRPC server reachable at {target} (waited {wait:g} s); start it with `make run`",
+                  file=sys.stderr)
             return 1
         stub = library_pb2_grpc.BookControllerStub(channel)
 
@@ -86,9 +87,10 @@ def run(target: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", default="127.0.0.1:50051", help="gRPC server address (default: %(default)s)")
+    parser.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the server (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
-        return run(args.target)
+        return run(args.target, args.wait)
     except grpc.RpcError as error:
         print(f"error: RPC failed: {error.code().name}: {error.details()}", file=sys.stderr)
         return 2

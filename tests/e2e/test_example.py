@@ -69,6 +69,6 @@ def test_admin_login_and_static_files(example_server: ServerProcess) -> None:
 
 
 def test_client_reports_unreachable_server(example_dir: Path, example_env: dict[str, str]) -> None:
-    result = run_client(example_dir, example_env, "--target", f"127.0.0.1:{free_port()}")  # nobody listens there
+    result = run_client(example_dir, example_env, "--target", f"127.0.0.1:{free_port()}", "--wait", "0.5")  # nobody there
     assert result.returncode != 0
     assert "no gRPC server reachable" in result.stderr, result.stderr
