@@ -188,8 +188,9 @@ def _iterate_on_loop(
     async def pump() -> None:
         nonlocal room
         room = asyncio.Semaphore(buffer)
+        stream = make_stream()
         try:
-            async for item in make_stream():
+            async for item in stream:
                 await room.acquire()
                 items.put((None, item))
         except asyncio.CancelledError:
@@ -197,6 +198,10 @@ def _iterate_on_loop(
         except BaseException as exc:
             items.put((exc, None))
             return
+        finally:
+            # Closed here, in this task and its Context (its end callbacks too), not later by
+            # the loop's finalizer in a task of its own when cancelled while waiting for room.
+            await stream.aclose()
         items.put((_DONE, None))
 
     def give_room() -> None:
