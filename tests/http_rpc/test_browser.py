@@ -42,7 +42,7 @@ def test_the_example_page_calls_the_service_from_the_browser(example_server: Ser
             created = client.post(f"{SERVICE}/Create", json={"title": title, "author": "Chromium", "year": 2026})
             assert created.status_code == 200, created.text
     result = subprocess.run(
-        [browser, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000", "--dump-dom",
+        [browser, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
          f"{example_server.http_url}/web/"],
         capture_output=True, text=True, timeout=90,
     )
