@@ -25,7 +25,9 @@ def test_checker_sees_hidden_engine_imports(tmp_path):
     modules = _modules(tmp_path, {
         "hybrid_server.a": "def f():\n    from django_socio_grpc.rpc import call\n",
         "hybrid_server.b": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import django_socio_grpc.services\n",
-        "hybrid_server.c": "from django.utils.module_loading import import_string\nimport_string('django_socio_grpc.middlewares.x')\n",
+        "hybrid_server.c": (
+            "from django.utils.module_loading import import_string\nimport_string('django_socio_grpc.middlewares.x')\n"
+        ),
         "hybrid_server.d": "import importlib\nimportlib.import_module('django_socio_grpc')\n",
         "hybrid_server.e": "import grpc\n",
     })

@@ -4,15 +4,16 @@ import logging
 
 import grpc
 import pytest
+from testproject.interceptors import RaisingInterceptor, SyncRaisingInterceptor
 
 from hybrid_server.testing import LiveServer
-from testproject.interceptors import RaisingInterceptor, SyncRaisingInterceptor
 
 
 @pytest.fixture(scope="module", params=["aio", "threads"])
 def served(request, pb):
     interceptor = RaisingInterceptor() if request.param == "aio" else SyncRaisingInterceptor()
-    with LiveServer(backend=request.param, interceptors=[interceptor], handlers_hook="testproject.handlers.grpc_handlers") as server:
+    hook = "testproject.handlers.grpc_handlers"
+    with LiveServer(backend=request.param, interceptors=[interceptor], handlers_hook=hook) as server:
         yield server
 
 
