@@ -1,6 +1,6 @@
 """The engine's ASGI front: `/healthz` (alive) and `/readyz` (200 while serving, 503 otherwise)
-before the app, the HTTP access log, and requests cut by the end of the grace period closed as
-such."""
+before the app, the Prometheus scrape and request metrics with `--metrics`, the HTTP access log,
+and requests cut by the end of the grace period closed as such."""
 from __future__ import annotations
 
 import asyncio

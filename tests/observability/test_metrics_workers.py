@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import grpc
 
@@ -30,6 +31,10 @@ def _who_am_i(metrics) -> float:
     return metrics.rpc("grpc_server_handled_total", "WhoAmI", grpc_code="OK")
 
 
+def _page(metrics) -> float:
+    return metrics.value("http_requests_total", method="GET", status="200")
+
+
 def test_every_scrape_returns_the_sum_of_the_workers(start_server, pb, tmp_path):
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -44,6 +49,11 @@ def test_every_scrape_returns_the_sum_of_the_workers(start_server, pb, tmp_path)
         assert metrics.value("hybrid_server_state", state="serving") == 2
         assert {labels["pid"] for labels in metrics.labelled("process_resident_memory_bytes")} == {str(p) for p in workers}
     assert client().get(f"{server.http_url}/hello/").status_code == 200
+    # Counted once the response is out: seen before the kill (that worker may be the victim).
+    deadline = time.monotonic() + 20
+    while _page(scrape(url, headers={"connection": "close"})) != 1:
+        assert time.monotonic() < deadline, "the page view was never counted"
+        time.sleep(0.02)
 
     # A worker killed: its calls still count, its gauges go, its replacement's figures come.
     victim = min(workers)
@@ -53,7 +63,7 @@ def test_every_scrape_returns_the_sum_of_the_workers(start_server, pb, tmp_path)
     server.wait_for("Quit with CONTROL-C", since=mark)
     metrics = scrape(url, headers={"connection": "close"})
     assert _who_am_i(metrics) == calls
-    assert metrics.value("http_requests_total", method="GET", status="200") == 1
+    assert _page(metrics) == 1
     assert metrics.value("hybrid_server_state", state="serving") == 2
     pids = {int(labels["pid"]) for labels in metrics.labelled("process_resident_memory_bytes")}
     assert len(pids) == 2 and victim not in pids
