@@ -93,7 +93,7 @@ class HybridServer:
     async def serve(self) -> int:
         self._loop = asyncio.get_running_loop()
         contain(self._loop)
-        if self.config.banner:
+        if self.config.banner or self.config.ready_fd is not None:  # a worker's log goes out too
             ensure_log_output()
         try:
             async with anyio.create_task_group() as tg:
@@ -129,7 +129,7 @@ class HybridServer:
         self.serving.set()
         self.settled.set()
         if self.config.ready_fd is not None:
-            _tell_supervisor(self.config.ready_fd)
+            _tell_supervisor(self.config.ready_fd, self.banner_lines())
         tg.start_soon(self._watch_grpc)
         await self.lifecycle.drain_requested.wait()
         await self._drain()
@@ -222,7 +222,8 @@ class HybridServer:
 
     # ------------------------------------------------------------------ output
 
-    def _print_banner(self) -> None:
+    def banner_lines(self) -> list[str]:
+        """What is listening, for the banner (a supervisor prints a worker's once for all)."""
         import django
 
         from hybrid_server import __version__
@@ -240,21 +241,32 @@ class HybridServer:
         if self.grpc.services:
             lines.append(f"  services: {', '.join(self.grpc.services)}")
         probes = " ".join(path for path in (config.healthz_path, config.readyz_path) if path)
+        metrics = f"  metrics: {config.metrics_path}" if getattr(config, "metrics", False) else ""
         if self.http is not None:
             lines.append(f"HTTP server listening on {self.http.scheme}://{self.http.host}:{self.http.port}")
             if probes:
                 lines.append(f"  probes: {probes}")
             if self.http.rpc is not None and self.http.rpc.served:
                 lines.append(f"  gRPC services over Connect and gRPC-Web: {len(self.http.rpc.served)} methods")
-        if self.probes is not None and probes:
+            if metrics:
+                lines.append(metrics)
+        if self.probes is not None:
             lines.append(f"Probes listening on http://{self.probes.host}:{self.probes.port} ({probes})")
-        lines.append("Quit with CONTROL-C.")
-        print("\n".join(lines), flush=True)
+            if metrics and self.http is None:
+                lines.append(metrics)
+        return lines
+
+    def _print_banner(self) -> None:
+        print("\n".join([*self.banner_lines(), QUIT_LINE]), flush=True)
 
 
-def _tell_supervisor(fd: int) -> None:
+QUIT_LINE = "Quit with CONTROL-C."
+
+
+def _tell_supervisor(fd: int, banner: list[str]) -> None:
+    """One byte says "serving"; the banner follows, for the supervisor to print once for all."""
     try:
-        os.write(fd, b"1")
+        os.write(fd, b"1" + "\n".join(banner).encode())
         os.close(fd)
     except OSError:
         pass

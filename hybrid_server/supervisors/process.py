@@ -43,6 +43,7 @@ class ChildProcess:
             os.close(ready_write)
         self._ready_write = ready_write
         self._ready = False
+        self.banner: list[str] = []  # what the child said is listening, once it serves
         self.activated = False
 
     @property
@@ -67,10 +68,11 @@ class ChildProcess:
         """True once the child has served (its HybridServer reached SERVING)."""
         if self._ready_read is not None:
             try:
-                data = os.read(self._ready_read, 1)
+                data = os.read(self._ready_read, 65536)
             except BlockingIOError:
                 return False
-            self._ready = bool(data)  # b"" is EOF: the child exited without serving
+            self._ready = data[:1] == b"1"  # b"" is EOF: the child exited without serving
+            self.banner = data[1:].decode(errors="replace").splitlines()
             self._close_ready()
         return self._ready
 

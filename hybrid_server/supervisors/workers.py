@@ -19,6 +19,7 @@ from hybrid_server.supervisors.process import ChildProcess, free_port
 BACKOFF_START = 0.5
 BACKOFF_MAX = 10.0
 STABLE_AFTER = 10.0  # a worker alive this long resets the backoff
+FORCE_PATIENCE = 2.0  # seconds a forced stop waits for workers before killing them
 
 
 class _Slot:
@@ -28,6 +29,7 @@ class _Slot:
         self.backoff = BACKOFF_START
         self.restart_at: float | None = None
         self.served = False  # a worker of this slot has served once: later failures are restarts
+        self.announced = False  # the current worker's readiness has been told
 
 
 class WorkerSupervisor:
@@ -36,11 +38,15 @@ class WorkerSupervisor:
         self.count = config.workers
         self.grpc_port = config.grpc_port or free_port(config.grpc_host)
         self.listeners = Listeners.bind(config)
-        self.child_options = config.options.replace(grpc_address=f"{config.grpc_host}:{self.grpc_port}")
+        # Workers print no banner and no stop lines of their own: the supervisor speaks for all.
+        self.child_options = config.options.replace(grpc_address=f"{config.grpc_host}:{self.grpc_port}", banner=False)
+        self.banner_printed = False
+        self.reason = ""
         self.slots = [_Slot() for _ in range(self.count)]
         self.stopping = False
         self.failed = False
         self.forced = False
+        self.kill_at: float | None = None
         self.signals: list[int] = []
         self.metrics_dir: Any = None
         if config.metrics:  # prometheus-client's multiprocess mode: set up before the first spawn
@@ -54,7 +60,7 @@ class WorkerSupervisor:
     def _spawn(self, slot: _Slot) -> None:
         child = ChildProcess(self.listeners)
         child.activate(self.child_options, self.listeners, dev=False)
-        slot.child, slot.started, slot.restart_at = child, time.monotonic(), None
+        slot.child, slot.started, slot.restart_at, slot.announced = child, time.monotonic(), None, False
 
     def _forward(self, signum: int) -> None:
         for slot in self.slots:
@@ -69,11 +75,15 @@ class WorkerSupervisor:
             signum = self.signals.pop(0)
             if not self.stopping:
                 self.stopping = True
+                self.reason = f"received {signal.Signals(signum).name}"
                 print(f"Supervisor received {signal.Signals(signum).name}: stopping {self.count} workers.", flush=True)
                 self._forward(signal.SIGTERM)
                 self._close_listener()
-            elif signum == signal.SIGINT:
+            elif signum == signal.SIGINT and not self.forced:
+                # Stop now: a worker that took this SIGINT before the SIGTERM (pending signals
+                # arrive lowest number first) would only drain, so what is left is killed soon.
                 self.forced = True
+                self.kill_at = time.monotonic() + FORCE_PATIENCE
                 self._forward(signal.SIGINT)
 
     def _close_listener(self) -> None:
@@ -83,7 +93,10 @@ class WorkerSupervisor:
     def _watch(self, slot: _Slot) -> None:
         child = slot.child
         now = time.monotonic()
-        if child is not None and not slot.served and child.ready:
+        if child is not None and not slot.announced and child.ready:
+            slot.announced = True
+            if slot.served and self.banner_printed:
+                print(f"Worker {child.pid} is serving.", flush=True)
             slot.served = True
         if child is not None and child.poll() is not None:
             code = child.poll()
@@ -128,6 +141,7 @@ class WorkerSupervisor:
                     break
                 for slot in self.slots:
                     self._watch(slot)
+                self._print_banner_once()
                 time.sleep(0.05)
             codes = []
             deadline = time.monotonic() + self.config.grace + self.config.drain_delay + 10
@@ -136,13 +150,20 @@ class WorkerSupervisor:
                     continue
                 while slot.child.poll() is None and time.monotonic() < deadline:
                     self._handle_signals()
+                    if self.kill_at is not None and time.monotonic() > self.kill_at:
+                        break
                     time.sleep(0.05)
                 codes.append(slot.child.wait(0) if slot.child.poll() is None else slot.child.poll())
             if self.failed:
-                return EXIT_FAILURE
-            if self.forced or (codes and all(code == EXIT_FORCED for code in codes)):
-                return EXIT_FORCED  # a second Ctrl-C
-            return EXIT_OK if all(code == EXIT_OK for code in codes) else EXIT_FAILURE
+                code = EXIT_FAILURE
+            elif self.forced or (codes and all(code == EXIT_FORCED for code in codes)):
+                code = EXIT_FORCED  # a second Ctrl-C
+            else:
+                code = EXIT_OK if all(code == EXIT_OK for code in codes) else EXIT_FAILURE
+            if self.config.banner:
+                forced = ", then forced" if code == EXIT_FORCED else ""
+                print(f"Stopped ({self.reason or 'a worker failed'}{forced}), exit code {code}.", flush=True)
+            return code
         finally:
             for slot in self.slots:
                 if slot.child is not None and slot.child.poll() is None:
@@ -152,6 +173,20 @@ class WorkerSupervisor:
                 self.metrics_dir.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+    def _print_banner_once(self) -> None:
+        """Once every worker serves: what is listening (a worker's banner) and how to quit."""
+        if self.banner_printed or not all(slot.announced for slot in self.slots):
+            return
+        self.banner_printed = True
+        if not self.config.banner:
+            return
+        first = next(slot.child for slot in self.slots if slot.child is not None)
+        lines = list(first.banner)
+        if lines:
+            lines[0] = lines[0].replace(" sync workers)", f" sync workers in each of {self.count} worker processes)")
+        print("\n".join([*lines, "Quit with CONTROL-C."]), flush=True)
 
 
 def run_workers(config: Config) -> int:

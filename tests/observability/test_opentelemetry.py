@@ -37,7 +37,7 @@ def test_server_spans_with_status_and_parent_exported_at_stop(start_server, pb, 
     backend = "aio" if command == "grpcrunaioserver" else "threads"
     arguments = [command, "127.0.0.1:0", "--with-http", "127.0.0.1:0"] + (["--workers", workers] if workers else [])
     server = start_server(*arguments, env={**SETTINGS, "OTEL_TEST_BACKEND": backend, "OTEL_TEST_SPANS": str(tmp_path)},
-                          banners=int(workers or 1))
+                          )
     traced, trace_id, parent_id = _traceparent()
     with grpc.insecure_channel(server.grpc_target) as channel:
         stub = pb_grpc.ProbeServiceControllerStub(channel)
