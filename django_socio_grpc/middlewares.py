@@ -32,7 +32,8 @@ class _AccessLog:
     """One line per RPC on `django_socio_grpc.request`: method, status, duration, peer.
 
     Failed RPCs are always logged (WARNING, or ERROR for UNKNOWN and INTERNAL); successful ones
-    at INFO when LOG_OK_RESPONSE is set. The status is the one the RPC ends with (the error is
+    at INFO when LOG_OK_RESPONSE is set, or when the server logs every request (`--access-log`,
+    on with `--dev`: `call.runtime.log_ok`). The status is the one the RPC ends with (the error is
     mapped before it reaches a middleware); the line of an unexpected error carries its
     traceback, and the error is marked logged so that nothing logs it again. Settings are
     read when the chain is built, not per call.
@@ -45,7 +46,7 @@ class _AccessLog:
         self.ignored = frozenset(grpc_settings.IGNORE_LOG_FOR_ACTION)
 
     def __call__(self, call: Any, started: float, exc: BaseException | None) -> None:
-        if exc is None and not self.log_ok:
+        if exc is None and not (self.log_ok or call.runtime.log_ok):
             return
         if self.ignored and (call.action in self.ignored or call.full_action in self.ignored):
             return
@@ -118,7 +119,7 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
             if call.response_stream:
                 call.on_stream_end(lambda error: log(call, started, error))
                 return response
-            if log_ok:
+            if log_ok or call.runtime.log_ok:
                 log(call, started, None)
             return response
 

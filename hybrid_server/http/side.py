@@ -111,7 +111,7 @@ class HttpSide:
             return
         executor = grpc.backend.executor if grpc.backend is not None else None
         self.rpc.load(grpc.methods.values(), executor, grpc.handle.limit,
-                      max_receive_message_length(self.config.server_options))
+                      max_receive_message_length(self.config.server_options), log_ok=self.config.access_log)
         if self.config.interceptors and self.rpc.served:
             logger.warning(
                 "SERVER_INTERCEPTORS run on the gRPC port only: they are grpc-core objects, and the Connect and "

@@ -24,6 +24,7 @@ def test_dev_serves_reflection_and_logs_requests(start_server, pb):
     assert "testproject.testapp.ProbeServiceController" in services and "grpc.health.v1.Health" in services
     reply = json.loads(_grpcurl("-d", '{"message": "hi"}', server.grpc_target, "testproject.testapp.ProbeServiceController/Echo"))
     assert reply["message"] == "hi"
+    server.wait_for(r"gRPC ProbeServiceController\.Echo OK [\d.]+ms peer=")
     assert httpx.get(f"{server.http_url}/hello/", timeout=10).status_code == 200
     server.wait_for(r"HTTP GET /hello/ 200 [\d.]+ms peer=127\.0\.0\.1:\d+")
     os.killpg(server.proc.pid, signal.SIGTERM)

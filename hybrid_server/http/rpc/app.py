@@ -43,9 +43,9 @@ class RpcApp:
         self.cors = Cors(origins) if origins else None
 
     def load(self, records: Iterable[MethodRecord], executor: Any, limit: ConcurrencyLimit | None,
-             max_receive: int | None) -> None:
+             max_receive: int | None, log_ok: bool = False) -> None:
         """Build the routes from the gRPC side's recorded methods (once, after its hook ran)."""
-        self.routes = build_routes(records, executor, limit)
+        self.routes = build_routes(records, executor, limit, log_ok)
         self.services = frozenset(route.service for route in self.routes.values())
         self.limit = max_receive
 

@@ -83,10 +83,10 @@ def build_route(record: MethodRecord, runtime: Runtime, limit: ConcurrencyLimit 
 
 
 def build_routes(
-    records: Iterable[MethodRecord], executor: Any, limit: ConcurrencyLimit | None
+    records: Iterable[MethodRecord], executor: Any, limit: ConcurrencyLimit | None, log_ok: bool = False
 ) -> dict[str, Route]:
     """Every recorded method by its path; one aio runtime for all of them."""
-    runtime = Runtime(AIO, executor=executor)
+    runtime = Runtime(AIO, executor=executor, log_ok=log_ok)
     return {record.path: build_route(record, runtime, limit) for record in records}
 
 
