@@ -53,7 +53,13 @@ class BenchError(RuntimeError):
 
 
 def ensure_protos(log: Log) -> None:
-    if not (TESTPROJECT / "testapp" / "grpc" / "testapp_pb2_grpc.py").exists():
+    """The test project's stubs, (re)made with `manage.py generateproto` when missing or older
+    than its services (the benchmarks call BenchService's Collect and Bidi too)."""
+    grpc_dir = TESTPROJECT / "testapp" / "grpc"
+    stub = grpc_dir / "testapp_pb2_grpc.py"
+    sources = [grpc_dir / "testapp.proto", *(TESTPROJECT / "testapp" / "services").glob("*.py")]
+    newest = max(path.stat().st_mtime for path in sources if path.exists())
+    if not stub.exists() or stub.stat().st_mtime < newest or "Bidi" not in stub.read_text():
         log("generating the test project's protos (manage.py generateproto)")
         subprocess.run([PYTHON, "manage.py", "generateproto"], cwd=TESTPROJECT, check=True, timeout=120,
                        env=clean_environ())
@@ -76,6 +82,10 @@ def pb2() -> Any:
 def grpc_frame(message: bytes) -> bytes:
     """The gRPC length-prefixed message: flag 0 (uncompressed), 4-byte big-endian length."""
     return b"\x00" + struct.pack(">I", len(message)) + message
+
+
+class Framed(bytes):
+    """A request body already framed (several messages: a client stream), sent as it is."""
 
 
 def bench_request(**fields: Any) -> bytes:
@@ -263,6 +273,14 @@ def verdict(ok: bool) -> str:
     return "meets" if ok else "MISSES"
 
 
+def ratio_to(runs: dict[str, list[dict[str, Any]]], label: str, other: str, key: str) -> float | None:
+    """Median over the rounds of run(label) / run(other) taken in the same round (a peer that
+    is not the bracketing reference); for latencies pass key "inv_p50" (1 / p50)."""
+    ours, theirs = runs.get(label) or [], runs.get(other) or []
+    values = [a[key] / b[key] for a, b in zip(ours, theirs, strict=False) if a.get(key) and b.get(key)]
+    return median(values) if values else None
+
+
 def interleave(labels: list[str], rounds: int, run_one: Callable[[str, int], dict[str, Any]],
                reference: str) -> dict[str, list[dict[str, Any]]]:
     """Rounds of [reference, others...], then one closing reference run.
@@ -378,7 +396,8 @@ class H2Load:
              stream: bool = False) -> LoadResult:
         del stream  # h2load reads any answer to its end
         per_conn = max(1, inflight // conns)
-        args = ["-c", str(conns), "-t", "1", "-m", str(per_conn), "-d", str(self._body_file(grpc_frame(body))),
+        framed = body if isinstance(body, Framed) else grpc_frame(body)
+        args = ["-c", str(conns), "-t", "1", "-m", str(per_conn), "-d", str(self._body_file(framed)),
                 "-H", "content-type: application/grpc", "-H", "te: trailers"]
         args += ["-D", f"{max(1, round(duration * 1000))}ms"] if duration is not None else ["-n", str(count)]
         limit = (duration or 0) + 60 + (count or 0) / 500
@@ -423,6 +442,8 @@ class PythonLoad:
     def grpc(self, target: str, method: str, body: bytes, expected_frame: int | None, inflight: int,
              duration: float | None = None, count: int | None = None, conns: int = 1,
              stream: bool = False) -> LoadResult:
+        if isinstance(body, Framed):
+            raise BenchError("client-streaming calls need h2load (apt-get install nghttp2-client)")
         args = [target, f"/{method}", "--body-hex", body.hex(), "--inflight", str(inflight), "--conns", str(conns),
                 "--warmup", "0"]
         args += ["--duration", str(duration)] if duration is not None else ["--count", str(count)]

@@ -1,13 +1,16 @@
 """`make bench`: run the benchmark sections, print a Markdown table per section, write JSON.
 
     .venv/bin/python benchmarks/run.py [--quick] [--only SECTION[,SECTION...]] [--filter TEXT]
-                                       [--client auto|h2load|python] [--output PATH]
+                                       [--client auto|h2load|python] [--output PATH] [--no-docs]
 
-Sections: unary, stream, http, blocking, startup, workers, reload, memory (see benchmarks/README.md).
-A full run takes ~5 minutes, `--quick` ~1 minute (one short round per figure: a smoke test,
-not figures to quote). Results go to benchmarks/results/latest.json (rewritten after every
-section, so an interrupted run keeps what it measured), the tables also to latest.md. Progress
-goes to stderr.
+Sections: unary, stream, http, blocking, startup, workers, reload, memory, connect, scale (see
+benchmarks/README.md). A full run takes ~15 minutes, `--quick` ~3 minutes (one short round per
+figure: a smoke test, not figures to quote). Results go to benchmarks/results/latest.json
+(rewritten after every section, so an interrupted run keeps what it measured), the tables also
+to latest.md. A run without --quick also (re)writes docs/benchmarks.md: the headline block
+(each goal, its figure, met or missed) and every section's tables, the sections of this run
+replacing those of earlier runs kept in benchmarks/results/docs-sections.json. Progress goes to
+stderr.
 """
 from __future__ import annotations
 
@@ -42,9 +45,9 @@ class Settings:
     unary_rounds: int = 5
     latency_duration: float = 1.5  # s per run at 1 in flight
     latency_rounds: int = 3
-    stream_count: int = 20000  # messages per Stream call
+    stream_count: int = 20000  # messages per streaming call (server, client, bidi)
     stream_calls: int = 2  # sequential calls per run
-    stream_rounds: int = 5
+    stream_rounds: int = 4
     http_duration: float = 2.0
     http_rounds: int = 5
     http_conns: int = 16
@@ -62,13 +65,17 @@ class Settings:
     reload_pause: float = 1.0
     memory_warmup: int = 5000  # RPCs before the baseline RSS
     memory_calls: int = 45000  # RPCs after it
+    scale_duration: float = 1.5  # s per unary run in the scale section
+    scale_rounds: int = 3
+    scale_stream_count: int = 100000  # messages per streaming call there
 
 
 QUICK = Settings(warmup=0.2, unary_duration=0.5, unary_rounds=1, latency_duration=0.5, latency_rounds=1,
                  stream_count=10000, stream_calls=1, stream_rounds=1, http_duration=0.5, http_rounds=1,
                  block_workers=(1, 8), block_runs=1, startup_runs=1, rss_runs=1, rss_grpc_calls=5000, rss_http_calls=1000,
                  workers_duration=0.5, workers_rounds=1, reload_edits=2, reload_pause=0.8,
-                 memory_warmup=1000, memory_calls=9000)
+                 memory_warmup=1000, memory_calls=9000, scale_duration=0.4, scale_rounds=1,
+                 scale_stream_count=20000)
 
 
 @dataclass
@@ -89,6 +96,7 @@ def _sections() -> dict[str, tuple[str, Any]]:
     import http_rps
     import memory
     import reload_latency
+    import scale
     import startup
     import workers
 
@@ -102,6 +110,7 @@ def _sections() -> dict[str, tuple[str, Any]]:
         "reload": ("7. --dev reload latency", reload_latency),
         "memory": ("8. Memory over sustained RPCs", memory),
         "connect": ("9. Connect unary over HTTP: hybrid vs connectrpc's generated app", connect_unary),
+        "scale": ("10. Cost as the work grows: ratios to raw grpc.aio, and the peer", scale),
     }
 
 
@@ -129,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=["auto", "h2load", "python"], default="auto",
                         help="load generator (auto: h2load when installed, else benchmarks/load.py)")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md (full runs do)")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(sections)
     unknown = [name for name in chosen if name not in sections]
@@ -148,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError:
         pass
     common.install_signal_handlers()
+    # Servers run with their bytecode cached, as deployed: a shell's PYTHONDONTWRITEBYTECODE
+    # would make every start compile the project's modules again (section 5 measures starts).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     settings = QUICK if args.quick else Settings()
     started = time.monotonic()
     report: dict[str, Any] = {
@@ -203,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         stop_all()
     report["complete"] = code == 0
     _write(args.output, report, started)
+    if not args.quick and not args.no_docs and report["sections"]:
+        import docs
+
+        path = docs.update(report, sections)
+        log(f"docs: {path}")
     log(f"JSON: {args.output}  ({time.monotonic() - started:.0f} s)")
     return code
 

@@ -12,6 +12,11 @@ def grpc_handlers(server):
     registry.register("BenchService")  # the benchmarks' lean service
 
 
+def bench_handlers(server):
+    """Only the benchmarks' lean service: what benchmarks/peer serves with django-socio-grpc."""
+    AppHandlerRegistry("testapp", server).register("BenchService")
+
+
 async def async_grpc_handlers(server):
     grpc_handlers(server)
 

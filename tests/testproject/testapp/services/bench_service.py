@@ -31,6 +31,18 @@ class BenchService(Service):
         for index in range(request.count):
             yield _message(message=request.message, count=index)
 
+    @bench_action(request_stream=True)
+    async def Collect(self, request, context):
+        count = 0
+        async for _message_in in request:
+            count += 1
+        return _message(message="collected", count=count)
+
+    @bench_action(request_stream=True, response_stream=True)
+    async def Bidi(self, request, context):
+        async for message in request:
+            yield _message(message=message.message, count=message.count)
+
     @bench_action()
     def Block(self, request, context):
         time.sleep(request.seconds)
