@@ -9,7 +9,7 @@ import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from django_socio_grpc.rpc.errors import FINAL, map_exception, rejected
+from django_socio_grpc.rpc.errors import FINAL, map_exception, passes, rejected
 from hybrid_server.grpc.guard import UndecodableRequest
 from hybrid_server.grpc.runtime import Runtime
 
@@ -115,12 +115,12 @@ def stream_sync(call: RpcCall, chain: Callable[[RpcCall], Any]) -> Iterator[Any]
     except FINAL as exc:
         error = exc
         raise
-    except Exception as exc:
+    except BaseException as exc:
+        if passes(exc):  # the consumer closed us, or cancellation
+            error = exc
+            raise
         error = map_exception(exc)
         raise error from exc
-    except BaseException as exc:  # the consumer closed us, or cancellation
-        error = exc
-        raise
     finally:
         if call.stream_end:
             end_stream_sync(call, error)
@@ -134,12 +134,12 @@ async def stream_async(call: RpcCall, chain: Callable[[RpcCall], Any]) -> AsyncI
     except FINAL as exc:
         error = exc
         raise
-    except Exception as exc:
+    except BaseException as exc:
+        if passes(exc):  # the consumer closed us, or cancellation
+            error = exc
+            raise
         error = map_exception(exc)
         raise error from exc
-    except BaseException as exc:
-        error = exc
-        raise
     finally:
         if call.stream_end:
             await end_stream_async(call, error)

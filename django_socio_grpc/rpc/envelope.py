@@ -13,7 +13,7 @@ from typing import Any
 
 from django_socio_grpc.rpc.call import RpcCall, end_stream_async
 from django_socio_grpc.rpc.contexts import SyncContext
-from django_socio_grpc.rpc.errors import ABORT_ERROR, Aborted, abort_async, abort_sync, map_exception
+from django_socio_grpc.rpc.errors import ABORT_ERROR, Aborted, abort_async, abort_sync, map_exception, passes
 
 # --------------------------------------------------------------------------- async flavour
 
@@ -30,7 +30,9 @@ def async_unary(
             return await start(request, ctx)
         except ABORT_ERROR:  # grpc.aio's own abort: the status is set already
             raise
-        except Exception as exc:
+        except BaseException as exc:
+            if passes(exc):
+                raise
             await abort_async(context, exc, where)
         finally:
             if threaded:
@@ -61,14 +63,14 @@ def async_stream(
         except ABORT_ERROR as exc:
             error = exc
             raise
-        except Exception as exc:
+        except BaseException as exc:
+            if passes(exc):  # cancelled, or the client went away
+                error = exc
+                raise
             error = exc if isinstance(exc, Aborted) else map_exception(exc)
             if call is not None and call.stream_end:
                 await end_stream_async(call, error)
             await abort_async(context, error, where)
-        except BaseException as exc:  # cancelled, or the client went away
-            error = exc
-            raise
         finally:
             if threaded:
                 ctx.closed = True
@@ -87,7 +89,9 @@ def sync_unary(start: Callable[[Any, Any], Any], where: str) -> Callable[[Any, A
     def handler(request: Any, context: Any) -> Any:
         try:
             return start(request, context)
-        except Exception as exc:
+        except BaseException as exc:
+            if passes(exc):
+                raise
             abort_sync(context, exc, where)
 
     return handler
@@ -100,7 +104,9 @@ def sync_stream(open_stream: Callable[[Any, Any], Iterator[Any]], where: str) ->
     def handler(request: Any, context: Any) -> Iterator[Any]:
         try:
             yield from open_stream(request, context)
-        except Exception as exc:
+        except BaseException as exc:
+            if passes(exc):  # grpc closed the stream
+                raise
             abort_sync(context, exc, where)
 
     return handler

@@ -15,6 +15,7 @@ is in use; DRF is never imported here (an instance can only exist once DRF has b
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -26,6 +27,7 @@ from django.core import exceptions as django_exceptions
 from django.http import Http404
 
 from django_socio_grpc.exceptions import GRPCException
+from hybrid_server.containment import EscapedExit
 from hybrid_server.grpc.guard import UndecodableRequest
 
 logger = logging.getLogger("django_socio_grpc.request")
@@ -60,6 +62,24 @@ class Aborted(Exception):
 
 class RpcOver(RuntimeError):
     """The RPC has ended; its grpc.aio context must not be touched from a worker thread."""
+
+
+def passes(exc: BaseException) -> bool:
+    """True for what keeps its meaning instead of becoming a status: a generator being closed,
+    and the cancellation of the running task (the client went away, a deadline, the end of the
+    grace period). A `CancelledError` that user code raises while its task is not being
+    cancelled (on Python 3.10, which cannot tell, every one passes) and every other
+    `BaseException` (SystemExit, KeyboardInterrupt, ...) fail the call like an exception."""
+    if isinstance(exc, GeneratorExit):
+        return True
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop: a worker thread, where nobody cancels
+        return False
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
 
 
 # Statuses that are already final: never mapped again. `grpc.aio.AbortError` comes from grpc.aio's
@@ -117,6 +137,8 @@ def _level(name: object) -> int:
 
 def _status(exc: BaseException) -> tuple[grpc.StatusCode, str, bool, int]:
     """The table: (code, details, unexpected, logging level)."""
+    if isinstance(exc, EscapedExit):  # contained by the engine's task factory: say what it was
+        exc = exc.original
     if isinstance(exc, GRPCException):
         return exc.status_code, json.dumps(exc.get_full_details()), False, _level(exc.logging_level)
     drf = sys.modules.get("rest_framework.exceptions")
@@ -148,8 +170,8 @@ def map_exception(exc: BaseException) -> Aborted:
 
 
 def mapped(exc: BaseException) -> BaseException:
-    """`exc` as a final status: itself if final (or not an `Exception`: cancellation, exit), else mapped."""
-    if isinstance(exc, FINAL) or not isinstance(exc, Exception):
+    """`exc` as a final status: itself if final or if it `passes` (cancellation), else mapped."""
+    if isinstance(exc, FINAL) or passes(exc):
         return exc
     return map_exception(exc)
 

@@ -2,7 +2,9 @@
 
 Which hooks a service overrides, and whether they are async, is decided once per binding, so
 the per-RPC path neither calls no-op hooks nor inspects. What the hooks and the action raise
-is mapped to its status here (the terminal boundary), so middlewares see the final status.
+is mapped to its status here (the terminal boundary), so middlewares see the final status: any
+`BaseException` (SystemExit, KeyboardInterrupt, a CancelledError the action raised itself) but
+a cancellation of the call (`errors.passes`).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any, TypeVar
 
 from django_socio_grpc.rpc.bridges import coroutine_runner
 from django_socio_grpc.rpc.call import RpcCall
-from django_socio_grpc.rpc.errors import FINAL, map_exception
+from django_socio_grpc.rpc.errors import FINAL, map_exception, passes
 from hybrid_server.grpc.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,7 +63,9 @@ def async_terminal(cls: type, action: str, response_stream: bool) -> Callable[[R
                         service.after_action()
             except FINAL:
                 raise
-            except Exception as exc:
+            except BaseException as exc:
+                if passes(exc):
+                    raise
                 raise map_exception(exc) from exc
             return response
 
@@ -79,7 +83,9 @@ def async_terminal(cls: type, action: str, response_stream: bool) -> Callable[[R
                 stream = await stream
         except FINAL:
             raise
-        except Exception as exc:
+        except BaseException as exc:
+            if passes(exc):
+                raise
             raise map_exception(exc) from exc
         if not after and hasattr(stream, "__aiter__"):
             return stream
@@ -125,7 +131,9 @@ def sync_terminal(cls: type, action: str, response_stream: bool, runtime: Runtim
                     run_hook(after, service.after_action)
             except FINAL:
                 raise
-            except Exception as exc:
+            except BaseException as exc:
+                if passes(exc):
+                    raise
                 raise map_exception(exc) from exc
             return response
 
@@ -141,7 +149,9 @@ def sync_terminal(cls: type, action: str, response_stream: bool, runtime: Runtim
                 return iter(stream)
         except FINAL:
             raise
-        except Exception as exc:
+        except BaseException as exc:
+            if passes(exc):
+                raise
             raise map_exception(exc) from exc
         return _after_sync(stream, service)
 
