@@ -38,7 +38,7 @@ def _async_action(core: Any, action: str, request_stream: bool, response_stream:
 
     def make_call(request: Any, context: Any) -> RpcCall:
         if request_stream:
-            request = checked_aiter(request)
+            request = checked_aiter(request, context)
         return RpcCall(binding, request, context)
 
     if not response_stream:
@@ -60,24 +60,26 @@ def _sync_action(core: Any, action: str, request_stream: bool, response_stream: 
     entry = entry_point(core.chain(is_async=False), terminal)
     executor = runtime.executor
 
-    def make_call(request: Any, context: Any, loop: asyncio.AbstractEventLoop) -> RpcCall:
+    def make_call(request: Any, context: Any, loop: asyncio.AbstractEventLoop, task: Any) -> RpcCall:
         if request_stream:
-            request = _SyncRequestIterator(request, loop)
+            request = _SyncRequestIterator(request, loop, context._context, task)
         return RpcCall(binding, request, context)
 
     if not response_stream:
 
-        def run_in_thread(request: Any, context: Any, loop: asyncio.AbstractEventLoop) -> Any:
-            return entry(make_call(request, context, loop))
+        def run_in_thread(request: Any, context: Any, loop: asyncio.AbstractEventLoop, task: Any) -> Any:
+            return entry(make_call(request, context, loop, task))
 
         def start(request: Any, context: Any) -> Any:
             loop = asyncio.get_running_loop()
-            return loop.run_in_executor(executor, run_in_thread, request, context, loop)
+            task = asyncio.current_task() if request_stream else None
+            return loop.run_in_executor(executor, run_in_thread, request, context, loop, task)
 
         return async_unary(start, binding.where, threaded=True)
 
     async def open_stream(call: None, request: Any, context: Any) -> Any:
         loop = asyncio.get_running_loop()
-        return _iterate_in_thread(executor, loop, lambda: stream_sync(make_call(request, context, loop), entry))
+        task = asyncio.current_task() if request_stream else None
+        return _iterate_in_thread(executor, loop, lambda: stream_sync(make_call(request, context, loop, task), entry))
 
     return async_stream(_no_call, open_stream, binding.where, threaded=True)

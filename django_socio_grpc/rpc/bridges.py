@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from asgiref.sync import async_to_sync
 
-from django_socio_grpc.rpc.errors import Aborted, RpcOver, rejected
+from django_socio_grpc.rpc.errors import Aborted, ClientCancelled, RpcOver, rejected
 from hybrid_server.grpc.guard import UndecodableRequest
 from hybrid_server.grpc.runtime import THREADS, Runtime
 
@@ -141,19 +141,27 @@ async def _iterate_in_thread(
 
 
 class _SyncRequestIterator:
-    """The aio request stream, read from a worker thread."""
+    """The aio request stream, read from a worker thread; raises `ClientCancelled` where grpc.aio
+    would end it as if the client had half-closed (see `_aio_cut`). `task`: the RPC's task."""
 
-    __slots__ = ("_iterator", "_loop")
+    __slots__ = ("_context", "_iterator", "_loop", "_task")
 
-    def __init__(self, request_iterator: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, request_iterator: Any, loop: asyncio.AbstractEventLoop, context: Any, task: Any) -> None:
         self._iterator = request_iterator.__aiter__()
         self._loop = loop
+        self._context = context
+        self._task = task
 
     def __iter__(self) -> _SyncRequestIterator:
         return self
 
     async def _next(self) -> Any:
-        return await self._iterator.__anext__()
+        try:
+            return await self._iterator.__anext__()
+        except StopAsyncIteration:
+            if await _aio_cut(self._context, self._task):
+                raise ClientCancelled() from None
+            raise
 
     def __next__(self) -> Any:
         loop = self._loop
@@ -230,7 +238,8 @@ def _iterate_on_loop(
 
 
 class _AsyncRequestIterator:
-    """The thread-pool server's request iterator, read from the bridge loop."""
+    """The thread-pool server's request iterator, read from the bridge loop; raises
+    `ClientCancelled` when the client cancelled (see `_sync_cut`)."""
 
     __slots__ = ("_iterator",)
 
@@ -242,27 +251,67 @@ class _AsyncRequestIterator:
 
     async def __anext__(self) -> Any:
         loop = asyncio.get_running_loop()
-        item = await loop.run_in_executor(None, next, self._iterator, _DONE)
-        if item is _DONE:
-            raise StopAsyncIteration
+        try:
+            item = await loop.run_in_executor(None, next, self._iterator, _DONE)
+            if item is _DONE:
+                await loop.run_in_executor(None, _sync_cut, self._iterator)
+                raise StopAsyncIteration
+        except grpc.RpcError:  # grpc's request iterator, once the client cancelled
+            raise ClientCancelled() from None
         if item.__class__ is UndecodableRequest:
             raise rejected(item)
         return item
 
 
 # --------------------------------------------------------------------------- request checks
-# Request streams served without a bridge: each message checked for an undecodable one.
+# Request streams served without a bridge: each message checked for an undecodable one, and a
+# stream the client cancelled raises instead of ending as if the client had half-closed.
+#
+# Neither grpc tells the two apart when the stream ends: a cancelled call's pending read fails,
+# and both grpc.aio and grpc's thread-pool server take that for the end of the stream, learning of
+# the cancellation only from a completion that may come later. One more read settles it: it goes
+# through grpc's completion queue after that completion, so once it is back, a cancellation has
+# been delivered (grpc.aio: to the RPC's task; the thread-pool server: as an RpcError). It costs
+# one read per request stream, at its end; nothing per message.
 
 
-async def checked_aiter(requests: Any) -> AsyncIterator[Any]:
+async def _aio_cut(context: Any, task: Any) -> bool:
+    """True if the grpc.aio request stream that just ended was cancelled, not half-closed. Called
+    in the RPC's task (`task` None), a cancellation is raised there by grpc.aio itself."""
+    read = getattr(context, "read", None)
+    if read is None:  # another transport's context: it knows
+        return bool(context.cancelled())
+    await read()
+    if task is None:
+        return bool(context.cancelled())
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    if cancelling is not None:
+        return bool(cancelling())
+    return task.done() or bool(getattr(task, "_must_cancel", False))
+
+
+def _sync_cut(iterator: Iterator[Any]) -> None:
+    """Raises grpc's RpcError if the thread-pool server's request stream that just ended was
+    cancelled (a read after the end: None again, or the error)."""
+    next(iterator, None)
+
+
+async def checked_aiter(requests: Any, context: Any) -> AsyncIterator[Any]:
     async for item in requests:
         if item.__class__ is UndecodableRequest:
             raise rejected(item)
         yield item
+    if await _aio_cut(context, None):  # grpc.aio raises CancelledError in the probe instead
+        raise ClientCancelled()
 
 
 def checked_iter(requests: Any) -> Iterator[Any]:
-    for item in requests:
-        if item.__class__ is UndecodableRequest:
-            raise rejected(item)
-        yield item
+    iterator = iter(requests)
+    try:
+        for item in iterator:
+            if item.__class__ is UndecodableRequest:
+                raise rejected(item)
+            yield item
+        _sync_cut(iterator)
+    except grpc.RpcError:  # grpc's request iterator, once the client cancelled
+        raise ClientCancelled() from None

@@ -64,6 +64,15 @@ class RpcOver(RuntimeError):
     """The RPC has ended; its grpc.aio context must not be touched from a worker thread."""
 
 
+class ClientCancelled(Aborted):
+    """What a request stream raises when the client cancelled the call (or its deadline ended)
+    instead of half-closing it, so that an action cannot take a cut upload for a finished one.
+    Left to propagate, it ends the RPC as CANCELLED (which the client has already seen)."""
+
+    def __init__(self, details: str = "the client cancelled the call") -> None:
+        super().__init__(grpc.StatusCode.CANCELLED, details, logging_level=logging.INFO)
+
+
 def passes(exc: BaseException) -> bool:
     """True for what keeps its meaning instead of becoming a status: a generator being closed,
     and the cancellation of the running task (the client went away, a deadline, the end of the

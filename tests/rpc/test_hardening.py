@@ -526,6 +526,48 @@ def test_base_exception_from_a_hand_written_servicer_fails_that_call_only(served
     assert_still_serving(served, pb)
 
 
+# --------------------------------------------------------------------------- item 6: cut uploads
+
+
+def _cut_upload(client: Client, method: str) -> tuple[str, str, int]:
+    """Send 3 messages, wait until the server has them all, cancel: how the action's loop ended."""
+    ARRIVED.reset()
+    stop = threading.Event()
+    call = client("hardening.Upload", method)
+    requests = _endless_requests(stop)
+    if method.endswith("Bidi"):
+        replies = call(requests, timeout=TIMEOUT)
+        assert [next(replies).count for _ in range(3)] == [0, 0, 0]
+    else:
+        replies = call.future(requests, timeout=TIMEOUT)
+    ARRIVED.arrived(3)
+    replies.cancel()
+    stop.set()
+    return OUTCOMES.get(timeout=TIMEOUT)
+
+
+CUTS = 10  # per method: grpc learns of a cancellation from a completion that may come late
+
+
+@pytest.mark.parametrize("method", ["Upload", "SyncUpload", "Bidi", "SyncBidi"])
+def test_a_cancelled_client_stream_raises_in_the_action(served, client, method, request_log):
+    """A client that sends 3 messages and cancels: the action's loop over its request raises
+    (ClientCancelled; on grpc.aio a CancelledError in an `async def` action, whose task grpc.aio
+    cancels), every time; it never ends as if the client had half-closed. No ERROR is logged."""
+    for _ in range(CUTS):
+        outcome, error, items = _cut_upload(client, method)
+        assert (outcome, items) == ("raised", 3), (outcome, error)
+        assert error in ("ClientCancelled", "CancelledError")
+    assert not [r for r in request_log.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("method", ["Upload", "SyncUpload"])
+def test_a_half_closed_client_stream_ends_normally(client, method):
+    reply = client("hardening.Upload", method)(iter([msg(), msg(), msg()]), timeout=TIMEOUT)
+    assert reply.count == 3
+    assert OUTCOMES.get(timeout=TIMEOUT) == ("ended", "", 3)
+
+
 # --------------------------------------------------------------------------- item 7: CancelledError raised by an action
 
 
