@@ -2,14 +2,21 @@
 package installed over django-socio-grpc's own distribution (E001)."""
 from __future__ import annotations
 
-from importlib import metadata
-from typing import Any
+import os
+import sys
+from typing import TYPE_CHECKING, Any
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+if TYPE_CHECKING:
+    from importlib import metadata
+
 OTHER_DISTRIBUTION = "django-socio-grpc"
 PACKAGE = "django_socio_grpc"
+# How its metadata directory is named on sys.path (pip normalises the name to underscores).
+_INFO_PREFIXES = ("django_socio_grpc-", "django-socio-grpc-")
+_INFO_SUFFIXES = (".dist-info", ".egg-info")
 
 
 @checks.register(checks.Tags.compatibility)
@@ -34,8 +41,28 @@ def settings_without_effect(app_configs: Any = None, **kwargs: Any) -> list[chec
     return warnings
 
 
+def _metadata_on_path() -> bool:
+    """Whether a sys.path entry holds a django-socio-grpc dist-info/egg-info: a directory listing
+    per entry, where importlib.metadata (~10 ms to import, more to search) would run on every
+    start; it is imported only when there is something to read."""
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as names:
+                if any(item.name.lower().startswith(_INFO_PREFIXES) and item.name.endswith(_INFO_SUFFIXES)
+                       for item in names):
+                    return True
+        except OSError:  # not a directory (a zip), or gone
+            continue
+    return False
+
+
 def other_distribution() -> metadata.Distribution | None:
     """django-socio-grpc's own distribution when it is installed and ships `django_socio_grpc`."""
+    # A zip archive on sys.path cannot be listed: importlib.metadata looks into it.
+    if not _metadata_on_path() and not any(os.path.isfile(entry) for entry in sys.path if entry):
+        return None
+    from importlib import metadata
+
     try:
         dist = metadata.distribution(OTHER_DISTRIBUTION)
     except metadata.PackageNotFoundError:

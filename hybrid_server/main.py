@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Any
 
+from hybrid_server.collector import defer_full_collections, resume
 from hybrid_server.config import resolve
 from hybrid_server.options import Options
 from hybrid_server.serving import SETUP_ERRORS, report, run_system_checks, serve, setup_django
@@ -17,22 +18,28 @@ def run(options: Options | None = None, **changes: Any) -> int:
     Keywords are `Options` fields: `grpc_address`, `http_address`, `grace`, `drain_delay`,
     `max_workers`, `backend`, `loop`, `dev`, `workers`, ...
     """
+    defer_full_collections()  # until serving (hybrid_server/collector.py)
     try:
-        options = (options or Options()).replace(**changes)
-        setup_django()
-        config = resolve(options)
-        if config.dev:
-            from hybrid_server.supervisors.reload import run_reloader
+        try:
+            options = (options or Options()).replace(**changes)
+            setup_django()
+            config = resolve(options)
+            if config.dev:
+                from hybrid_server.supervisors.reload import run_reloader
 
-            return run_reloader(config)
-        if config.workers > 1:
-            from hybrid_server.supervisors.workers import run_workers
+                resume()  # a supervisor serves nothing itself
+                return run_reloader(config)
+            if config.workers > 1:
+                from hybrid_server.supervisors.workers import run_workers
 
-            return run_workers(config)
-        run_system_checks()
-    except SETUP_ERRORS as exc:
-        return report(exc)
-    return serve(config)
+                resume()
+                return run_workers(config)
+            run_system_checks()
+        except SETUP_ERRORS as exc:
+            return report(exc)
+        return serve(config)
+    finally:
+        resume()
 
 
 def abandon_running_work(code: int, patience: float = 1.0) -> int:

@@ -8,7 +8,6 @@ STOPPED returns the exit code: 0 clean, 1 failure, 130 forced by a second SIGINT
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import signal
 import threading
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
+from hybrid_server.collector import settle
 from hybrid_server.config import Config, resolve
 from hybrid_server.containment import contain
 from hybrid_server.grpc.side import GrpcSide
@@ -120,9 +120,9 @@ class HybridServer:
             await self._abort_startup()
             return EXIT_FAILURE
         # Everything start-up made (Django, the apps, grpc) lives as long as the process: move it
-        # out of the collector's sight, so collections triggered by per-call garbage stay cheap.
-        gc.collect()
-        gc.freeze()
+        # out of the collector's sight (gc.freeze), so collections triggered by per-call garbage
+        # stay cheap; no full collection on the way to the first answer (hybrid_server/collector.py).
+        settle()
         self.lifecycle.state = State.SERVING
         if self.config.banner:
             self._print_banner()  # before anyone waiting for SERVING goes on: they may read it

@@ -10,6 +10,7 @@ import sys
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import SystemCheckError
 
+from hybrid_server.collector import defer_full_collections, resume
 from hybrid_server.config import Config, ConfigError, resolve
 from hybrid_server.http.sockets import Listeners
 from hybrid_server.lifecycle import EXIT_FAILURE, StartupError, report_error
@@ -65,12 +66,16 @@ def serve(config: Config, listeners: Listeners | None = None) -> int:
 
 def serve_options(options: Options, listeners: Listeners | None = None, dev_checks: bool = False) -> int:
     """Set up, resolve, check and serve; set-up errors become one `Error:` line and exit 1."""
+    defer_full_collections()  # until serving (hybrid_server/collector.py)
     try:
-        setup_django()
-        config = resolve(options)
-        run_system_checks(dev=dev_checks)
-    except SETUP_ERRORS as exc:
-        if listeners is not None:
-            listeners.close()
-        return report(exc)
-    return serve(config, listeners)
+        try:
+            setup_django()
+            config = resolve(options)
+            run_system_checks(dev=dev_checks)
+        except SETUP_ERRORS as exc:
+            if listeners is not None:
+                listeners.close()
+            return report(exc)
+        return serve(config, listeners)
+    finally:
+        resume()
