@@ -181,6 +181,7 @@ def _iterate_on_loop(
     loop: asyncio.AbstractEventLoop,
     make_stream: Callable[[], AsyncIterator[Any]],
     is_active: Callable[[], bool],
+    set_writer: Callable[[Callable[[Any], Any]], None] | None = None,
     buffer: int = 16,
 ) -> Iterator[Any]:
     """Consume an async stream (action and middleware) in ONE task on `loop`, from this thread.
@@ -188,14 +189,22 @@ def _iterate_on_loop(
     One task keeps the stream's context variables valid from first item to last. Items come
     through a thread-safe queue; the task waits for room (`buffer` slots), so a slow client
     slows the stream. When the RPC ends early (client gone, grace over) or the loop stops, the
-    task is cancelled and this thread is released.
+    task is cancelled and this thread is released. `set_writer` receives the coroutine function
+    that sends one message the same way (`context.write()`, grpc.aio's style).
     """
     items: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
     room: asyncio.Semaphore | None = None
 
+    async def write(message: Any) -> None:
+        assert room is not None
+        await room.acquire()
+        items.put((None, message))
+
     async def pump() -> None:
         nonlocal room
         room = asyncio.Semaphore(buffer)
+        if set_writer is not None:
+            set_writer(write)
         stream = make_stream()
         try:
             async for item in stream:
@@ -223,6 +232,8 @@ def _iterate_on_loop(
                 kind, value = items.get(timeout=_POLL)
             except queue.Empty:
                 if not (is_active() and loop.is_running()):
+                    raise _Gone() from None
+                if task.done() and items.empty():  # ended without a word: cancelled on the loop
                     raise _Gone() from None
                 continue
             if kind is None:

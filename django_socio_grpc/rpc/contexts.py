@@ -67,21 +67,35 @@ class SyncContext:
 
 
 class AsyncContext:
-    """The thread-pool server's context as seen from an `async def` action."""
+    """The thread-pool server's context as seen from an `async def` action on the bridge loop.
 
-    __slots__ = ("_context",)
+    grpc.aio's streaming style works here too: `await write(message)` sends through the RPC's
+    bridge (the grpc thread sends what the action writes and yields, in order), `await read()`
+    returns the next request message, `grpc.aio.EOF` at the end.
+    """
 
-    def __init__(self, context: Any) -> None:
+    __slots__ = ("_context", "_requests", "_writer")
+
+    def __init__(self, context: Any, requests: Any = None) -> None:
         self._context = context
+        self._requests = requests  # the request stream (an async iterator), if the RPC has one
+        self._writer: Any = None  # set by the response stream's bridge
 
     async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
         raise Aborted(code, details, trailing_metadata)
 
     async def write(self, message: Any) -> None:
-        raise NotImplementedError("context.write() is not available on the thread-pool server; yield instead")
+        if self._writer is None:
+            raise RuntimeError("context.write() needs an action declared with response_stream=True")
+        await self._writer(message)
 
     async def read(self) -> Any:
-        raise NotImplementedError("context.read() is not available on the thread-pool server")
+        if self._requests is None:
+            raise RuntimeError("context.read() needs an action declared with request_stream=True")
+        try:
+            return await self._requests.__anext__()
+        except StopAsyncIteration:
+            return grpc.aio.EOF
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._context, name)

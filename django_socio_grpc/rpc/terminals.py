@@ -95,7 +95,7 @@ def async_terminal(cls: type, action: str, response_stream: bool) -> Callable[[R
         if hasattr(stream, "__aiter__"):
             async for item in stream:
                 yield item
-        else:
+        elif stream is not None:  # None: the action sent its messages with `await context.write()`
             for item in stream:
                 yield item
         if after == ASYNC_HOOK:

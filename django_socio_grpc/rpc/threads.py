@@ -60,6 +60,7 @@ def _async_action(core: Any, action: str, request_stream: bool, response_stream:
     def make_call(request: Any, context: Any) -> RpcCall:
         if request_stream:
             request = _AsyncRequestIterator(request)
+            return RpcCall(binding, request, AsyncContext(context, request))
         return RpcCall(binding, request, AsyncContext(context))
 
     if not response_stream:
@@ -72,6 +73,10 @@ def _async_action(core: Any, action: str, request_stream: bool, response_stream:
 
     def open_stream(request: Any, context: Any) -> Any:
         call = make_call(request, context)
-        return _iterate_on_loop(bridge, lambda: stream_async(call, entry), context.is_active)
+
+        def set_writer(write: Any) -> None:  # `await context.write(message)` joins the stream
+            call.context._writer = write
+
+        return _iterate_on_loop(bridge, lambda: stream_async(call, entry), context.is_active, set_writer)
 
     return sync_stream(open_stream, binding.where)
