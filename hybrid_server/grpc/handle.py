@@ -8,14 +8,14 @@ recorded, so health, reflection, the banner and other transports know every serv
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from hybrid_server.grpc.guard import UndecodableRequest, guard_deserializer
+from hybrid_server.grpc.foreign import adopt_foreign
+from hybrid_server.grpc.guard import guard_deserializer
 from hybrid_server.grpc.limits import EXEMPT_SERVICES, ConcurrencyLimit
 from hybrid_server.grpc.runtime import Runtime
 
@@ -109,8 +109,8 @@ class ServerHandle:
         guarded = guard_deserializer(handler.request_deserializer)
         if rebind is not None:
             behaviour = rebind(self.runtime)
-        elif guarded is not handler.request_deserializer:
-            behaviour = reject_undecodable(behaviour, handler.request_streaming, self.runtime)
+        else:
+            behaviour = adopt_foreign(behaviour, handler.request_streaming, guarded is not handler.request_deserializer)
         if limit is not None:
             behaviour = limit.wrap(behaviour)
         return handler._replace(request_deserializer=guarded, **{kind: behaviour}), rebind
@@ -138,9 +138,7 @@ class _GuardedGenericHandler(grpc.GenericRpcHandler):
         if kind is None:
             return handler
         guarded = guard_deserializer(handler.request_deserializer)
-        behaviour = getattr(handler, kind)
-        if guarded is not handler.request_deserializer:
-            behaviour = reject_undecodable(behaviour, handler.request_streaming, self._runtime)
+        behaviour = adopt_foreign(getattr(handler, kind), handler.request_streaming, guarded is not handler.request_deserializer)
         method = getattr(handler_call_details, "method", "") or ""
         if self._limit is not None and method.split("/")[1:2] and method.split("/")[1] not in EXEMPT_SERVICES:
             behaviour = self._limit.wrap(behaviour)
@@ -149,73 +147,3 @@ class _GuardedGenericHandler(grpc.GenericRpcHandler):
             service, _, name = method.lstrip("/").rpartition("/")
             handler = self._metrics.wrap(handler, service, name)
         return handler
-
-
-# --------------------------------------------------------------------------- foreign handlers
-
-
-def _rejection(request: Any) -> UndecodableRequest | None:
-    return request if request.__class__ is UndecodableRequest else None
-
-
-def reject_undecodable(behaviour: Callable[..., Any], request_streaming: bool, runtime: Runtime) -> Callable[..., Any]:
-    """Wrap a behaviour the app did not build (health, reflection, a hand-written servicer) so
-    that an undecodable request ends its RPC with INVALID_ARGUMENT instead of reaching it."""
-    if inspect.iscoroutinefunction(behaviour):
-
-        async def coroutine(request: Any, context: Any) -> Any:
-            request = _checked_async(request, context) if request_streaming else request
-            bad = None if request_streaming else _rejection(request)
-            if bad is not None:
-                await context.abort(bad.code, bad.details)
-            return await behaviour(request, context)
-
-        return coroutine
-    if inspect.isasyncgenfunction(behaviour):
-
-        async def generator(request: Any, context: Any) -> Any:
-            request = _checked_async(request, context) if request_streaming else request
-            bad = None if request_streaming else _rejection(request)
-            if bad is not None:
-                await context.abort(bad.code, bad.details)
-            async for item in behaviour(request, context):
-                yield item
-
-        return generator
-
-    def function(request: Any, context: Any, *rest: Any) -> Any:
-        request = _checked_sync(request, context) if request_streaming else request
-        bad = None if request_streaming else _rejection(request)
-        if bad is not None:
-            _abort_sync(context, bad)
-        return behaviour(request, context, *rest)
-
-    # grpc's thread-pool server hands a response callback to behaviours marked non-blocking
-    # (the health servicer's Watch), which then hold no thread.
-    for name in ("experimental_non_blocking", "experimental_thread_pool"):
-        if hasattr(behaviour, name):
-            setattr(function, name, getattr(behaviour, name))
-    return function
-
-
-def _abort_sync(context: Any, bad: UndecodableRequest) -> None:
-    result = context.abort(bad.code, bad.details)
-    if inspect.iscoroutine(result):  # grpc.aio's context, seen from a sync handler's thread
-        result.close()
-        context.set_code(bad.code)
-        context.set_details(bad.details)
-        raise RuntimeError(bad.details)
-
-
-async def _checked_async(requests: Any, context: Any) -> Any:
-    async for item in requests:
-        if item.__class__ is UndecodableRequest:
-            await context.abort(item.code, item.details)
-        yield item
-
-
-def _checked_sync(requests: Any, context: Any) -> Any:
-    for item in requests:
-        if item.__class__ is UndecodableRequest:
-            _abort_sync(context, item)
-        yield item
