@@ -510,8 +510,6 @@ def test_base_exception_from_a_middleware_fails_that_call_only(served, client, p
     assert_still_serving(served, pb)
 
 
-@pytest.mark.xfail(strict=True, reason="the engine (hybrid_server/grpc/handle.py) does not yet contain a BaseException "
-                   "of a behaviour it did not build: the call waits for its deadline (reported to the lead)")
 @pytest.mark.parametrize("kind", ["exit", "interrupt", "boom"])
 @pytest.mark.parametrize("method", ["Unary", "SyncUnary"])
 def test_base_exception_from_a_hand_written_servicer_fails_that_call_only(served, pb, method, kind):
