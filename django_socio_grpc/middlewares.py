@@ -1,6 +1,8 @@
 """Default GRPC_MIDDLEWARE: Django-style factories, `middleware(get_response)`.
 
-A middleware receives an `RpcCall` (`.service`, `.request`, `.context`, `.action`) and
+A middleware receives an `RpcCall` (`.service`, `.request` alias `.grpc_request`, `.context`,
+`.action`, and behind them an HttpRequest's face: `META`, `headers`, `COOKIES`, `user`... see
+`django_socio_grpc.rpc.http`; Django's own middlewares work in GRPC_MIDDLEWARE) and
 returns what the action returned; for a server-streaming action that is the iterator of
 responses. A middleware may wrap that iterator; one that only acts when the stream is over
 registers `call.on_stream_end(callback)` instead (Django's streaming responses have `close()`
@@ -280,4 +282,28 @@ def close_old_connections_middleware(get_response: Callable[[Any], Any]) -> Call
     return sync_middleware
 
 
-__all__ = ["close_old_connections", "close_old_connections_middleware", "log_requests_middleware"]
+@sync_and_async_middleware
+def locale_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Activates the request's language for the action (django-socio-grpc's `locale_middleware`):
+    Django's `get_language_from_request()` on the request's face, that is the language cookie
+    (LANGUAGE_COOKIE_NAME in the `cookie` metadata), else the `accept-language` metadata, else
+    LANGUAGE_CODE. (Django's own LocaleMiddleware works too, and also sends `content-language`.)"""
+    from asgiref.sync import iscoroutinefunction
+    from django.utils import translation
+
+    if iscoroutinefunction(get_response):
+
+        async def middleware(call: Any) -> Any:
+            translation.activate(translation.get_language_from_request(call))
+            return await get_response(call)
+
+        return middleware
+
+    def sync_middleware(call: Any) -> Any:
+        translation.activate(translation.get_language_from_request(call))
+        return get_response(call)
+
+    return sync_middleware
+
+
+__all__ = ["close_old_connections", "close_old_connections_middleware", "locale_middleware", "log_requests_middleware"]

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from django_socio_grpc.rpc.errors import FINAL, map_exception, passes, rejected
+from django_socio_grpc.rpc.http import CallContext, face_of, needs_context_proxy
 from hybrid_server.grpc.guard import UndecodableRequest
 from hybrid_server.grpc.runtime import Runtime
 
@@ -17,9 +18,14 @@ StreamEnd = Callable[[BaseException | None], Any]
 
 
 class Binding:
-    """One action of one servicer bound to a runtime."""
+    """One action of one servicer bound to a runtime. `proxy_context`: calls get a `CallContext`
+    (GRPC_MIDDLEWARE has middlewares other than the built-in ones, which may look for the request's
+    face or set attributes on it through `request.context`)."""
 
-    __slots__ = ("action", "initkwargs", "response_stream", "runtime", "service_class", "terminal", "where")
+    __slots__ = (
+        "action", "controller", "initkwargs", "proxy_context", "response_stream", "runtime", "service_class", "terminal",
+        "where",
+    )
 
     def __init__(
         self,
@@ -36,24 +42,33 @@ class Binding:
         self.response_stream = response_stream
         self.terminal = terminal
         self.runtime = runtime
-        self.where = f"{service_class.get_controller_name()}.{action}"
+        self.controller = service_class.get_controller_name()
+        self.where = f"{self.controller}.{action}"
+        self.proxy_context = needs_context_proxy()
 
 
 class RpcCall:
-    """What middleware receives for one RPC (Django middleware's `request`).
+    """What middleware receives for one RPC (Django middleware's `request`, django-socio-grpc's
+    request container).
 
-    `terminal(call)` runs the hooks and the action (the middleware chain is shared by every
-    action of a servicer and ends by calling it); `runtime` says how the RPC is served
-    (`runtime.orm_pool`: where its async ORM work may borrow a thread).
+    `service`, `request` (also `grpc_request`), `context`, `action`; `terminal(call)` runs the hooks
+    and the action (the middleware chain is shared by every action of a servicer and ends by
+    calling it); `runtime` says how the RPC is served (`runtime.orm_pool`: where its async ORM
+    work may borrow a thread). Behind them, an HttpRequest's face (`META` from the invocation
+    metadata, `headers`, `COOKIES`, `GET`, `method`, `path`, `user` None...: see `rpc.http`), built
+    the first time a middleware looks; middlewares may set attributes (`session`, `user`).
     """
 
     __slots__ = (
-        "action", "context", "request", "response_stream", "runtime", "service", "service_class", "stream_end", "terminal",
+        "__dict__", "action", "context", "request", "response_stream", "runtime", "service", "service_class", "stream_end",
+        "terminal",
     )
 
     def __init__(self, binding: Binding, request: Any, context: Any) -> None:
         if request.__class__ is UndecodableRequest:
             raise rejected(request)
+        if binding.proxy_context:
+            context = CallContext(context, self.__dict__, binding.controller, binding.action)
         service = binding.service_class(**binding.initkwargs)
         service.request = request
         service.context = context
@@ -72,6 +87,18 @@ class RpcCall:
     def full_action(self) -> str:
         return f"{self.service_class.get_controller_name()}.{self.action}"
 
+    @property
+    def grpc_request(self) -> Any:
+        """The request message (or request stream), under django-socio-grpc's name."""
+        return self.request
+
+    def __getattr__(self, name: str) -> Any:
+        """The HttpRequest face, for what is neither a slot nor set by a middleware."""
+        if name.startswith("__") or name in _OWN:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        face = face_of(self.__dict__, self.context, self.service_class.get_controller_name(), self.action)
+        return getattr(face, name)
+
     def on_stream_end(self, callback: StreamEnd) -> None:
         """Run `callback(error)` once the response stream has ended (`error` None on success).
 
@@ -85,6 +112,9 @@ class RpcCall:
         if self.stream_end is None:
             self.stream_end = []
         self.stream_end.append(callback)
+
+
+_OWN = frozenset(RpcCall.__slots__)
 
 
 def end_stream_sync(call: RpcCall, error: BaseException | None) -> None:

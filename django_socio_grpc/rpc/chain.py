@@ -10,9 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 
 from django_socio_grpc.rpc.call import RpcCall
+from django_socio_grpc.rpc.http import adapt_django_middleware
 from django_socio_grpc.settings import grpc_settings
 
 Handler = Callable[[RpcCall], Any]
@@ -29,10 +31,17 @@ async def async_dispatch(call: RpcCall) -> Any:
 
 
 def build_chain(is_async: bool) -> Handler:
-    """GRPC_MIDDLEWARE around the dispatcher, outermost first; the dispatcher alone if empty."""
+    """GRPC_MIDDLEWARE around the dispatcher, outermost first; the dispatcher alone if empty.
+
+    Django's own middlewares (`MiddlewareMixin` subclasses: SessionMiddleware,
+    AuthenticationMiddleware, LocaleMiddleware...) get an HttpResponse face of the RPC's
+    response (`rpc.http.adapt_django_middleware`)."""
     handler: Handler = async_dispatch if is_async else sync_dispatch
     for path in reversed(list(grpc_settings.GRPC_MIDDLEWARE)):
         factory = import_string(path) if isinstance(path, str) else path
+        if isinstance(factory, type) and issubclass(factory, MiddlewareMixin):
+            handler = adapt_django_middleware(factory, handler, is_async)
+            continue
         sync_capable = getattr(factory, "sync_capable", True)
         async_capable = getattr(factory, "async_capable", False)
         if is_async and not async_capable:

@@ -75,7 +75,7 @@ def _async_action(core: Any, action: str, request_stream: bool, response_stream:
         call = make_call(request, context)
 
         def set_writer(write: Any) -> None:  # `await context.write(message)` joins the stream
-            call.context._writer = write
+            getattr(call.context, "transport_context", call.context)._writer = write
 
         return _iterate_on_loop(bridge, lambda: stream_async(call, entry), context.is_active, set_writer)
 
