@@ -20,11 +20,13 @@ from typing import Any
 
 import grpc
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+from django.conf import settings
 from django.core import signals
 from django.db import close_old_connections
 from django.utils.decorators import sync_and_async_middleware
 
 from django_socio_grpc.rpc.errors import Aborted, mapped
+from django_socio_grpc.rpc.http import remember
 from django_socio_grpc.settings import grpc_settings
 
 logger = logging.getLogger("django_socio_grpc.request")
@@ -34,8 +36,9 @@ class _AccessLog:
     """One line per RPC on `django_socio_grpc.request`: method, status, duration, peer.
 
     Failed RPCs are always logged (WARNING, or ERROR for UNKNOWN and INTERNAL); successful ones
-    at INFO when LOG_OK_RESPONSE is set, or when the server logs every request (`--access-log`,
-    on with `--dev`: `call.runtime.log_ok`). The status is the one the RPC ends with (the error is
+    at INFO when LOG_OK_RESPONSE is set or DEBUG is on (as django-socio-grpc), or when the server
+    logs every request (`--access-log`, on with `--dev`: `call.runtime.log_ok`). Records carry
+    `request` (the call) and `status_code` (a `grpc.StatusCode`) as extras. The status is the one the RPC ends with (the error is
     mapped before it reaches a middleware); the line of an unexpected error carries its
     traceback, and the error is marked logged so that nothing logs it again. Settings are
     read when the chain is built, not per call.
@@ -44,33 +47,43 @@ class _AccessLog:
     __slots__ = ("ignored", "log_ok")
 
     def __init__(self) -> None:
-        self.log_ok = bool(grpc_settings.LOG_OK_RESPONSE)
+        # django-socio-grpc logs successful calls with DEBUG too.
+        self.log_ok = bool(grpc_settings.LOG_OK_RESPONSE) or bool(settings.DEBUG)
         self.ignored = frozenset(grpc_settings.IGNORE_LOG_FOR_ACTION)
+
+    def is_ignored(self, call: Any) -> bool:
+        """IGNORE_LOG_FOR_ACTION names "Action", "ServiceController.Action" or, as
+        django-socio-grpc has it, "ServiceClass.Action"."""
+        ignored = self.ignored
+        return call.action in ignored or call.full_action in ignored or f"{call.service_class.__name__}.{call.action}" in ignored
 
     def __call__(self, call: Any, started: float, exc: BaseException | None) -> None:
         if exc is None and not (self.log_ok or call.runtime.log_ok):
             return
-        if self.ignored and (call.action in self.ignored or call.full_action in self.ignored):
+        if self.ignored and self.is_ignored(call):
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
         unlogged: Aborted | None = None
         if exc is None:
-            level, code, note = logging.INFO, "OK", ""
+            level, status, note = logging.INFO, grpc.StatusCode.OK, ""
         elif isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
-            level, code, note = logging.INFO, "CANCELLED", ""  # the client went away or grace ran out
+            level, status, note = logging.INFO, grpc.StatusCode.CANCELLED, ""  # the client went away or grace ran out
         else:
             status = _status_of(exc, call.context)
             level = getattr(exc, "logging_level", None)  # a mapped error's (GRPCException.logging_level)
             if level is None:
                 level = logging.ERROR if status in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL) else logging.WARNING
             origin = exc.origin if isinstance(exc, Aborted) else exc
-            code, note = status.name, f" ({type(origin).__name__})"
+            note = f" ({type(origin).__name__})"
             if isinstance(exc, Aborted) and exc.unexpected and not exc.logged:
                 unlogged = exc
         if logger.isEnabledFor(level):
+            remember(call)  # the record's `request` stays readable after the RPC
             exc_info = unlogged.origin if unlogged is not None else None
-            logger.log(level, "gRPC %s %s %.1fms peer=%s%s", call.full_action, code, elapsed_ms, _peer(call.context), note,
-                       exc_info=exc_info)
+            # The extras django-socio-grpc documents (and Django's django.request has): the request
+            # (the call, with its HttpRequest face) and the status.
+            logger.log(level, "gRPC %s %s %.1fms peer=%s%s", call.full_action, status.name, elapsed_ms, _peer(call.context),
+                       note, exc_info=exc_info, extra={"request": call, "status_code": status})
             if unlogged is not None:
                 unlogged.logged = True
 

@@ -47,6 +47,7 @@ def needs_context_proxy() -> bool:
 
 
 FACE = "_http_request"  # where a call keeps its face, once built (in the call's attribute dict)
+SNAPSHOT = "_rpc_metadata"  # and the invocation metadata and peer it is built from
 
 # django-socio-grpc's mapping of the generic actions to HTTP methods (for permission checks).
 METHODS = {"List": "GET", "Retrieve": "GET", "Create": "POST", "Update": "PUT", "PartialUpdate": "PATCH", "Destroy": "DELETE"}
@@ -83,12 +84,8 @@ class RpcHttpRequest(HttpRequest):
     invocation metadata (text keys). No body, no query string; `user` None until a middleware
     authenticates (as django-socio-grpc's)."""
 
-    def __init__(self, context: Any, controller: str, action: str) -> None:
+    def __init__(self, metadata: Any, peer: str, controller: str, action: str) -> None:
         super().__init__()
-        try:
-            metadata, peer = context.invocation_metadata(), context.peer()
-        except Exception:  # a context that no longer answers (the RPC is over)
-            metadata, peer = (), ""
         path = f"/{controller}/{action}"
         self.META = _meta(metadata, peer or "", path)
         self.COOKIES = parse_cookie(self.META.get("HTTP_COOKIE", ""))
@@ -100,10 +97,29 @@ class RpcHttpRequest(HttpRequest):
         self.auth = None
 
 
+def _snapshot(call_dict: dict[str, Any], context: Any) -> tuple[Any, str]:
+    snapshot = call_dict.get(SNAPSHOT)
+    if snapshot is None:
+        try:
+            snapshot = (tuple(context.invocation_metadata() or ()), context.peer() or "")
+        except Exception:  # a context that no longer answers
+            snapshot = ((), "")
+        call_dict[SNAPSHOT] = snapshot
+    return snapshot
+
+
+def remember(call: Any) -> None:
+    """Keep what the face is built from while the RPC is on: a record that carries the call (the
+    request log's) may be read after the RPC, when grpc.aio's context must not be touched (from
+    another thread it crashes the process)."""
+    _snapshot(call.__dict__, call.context)
+
+
 def face_of(call_dict: dict[str, Any], context: Any, controller: str, action: str) -> RpcHttpRequest:
     face = call_dict.get(FACE)
     if face is None:
-        face = call_dict[FACE] = RpcHttpRequest(context, controller, action)
+        metadata, peer = _snapshot(call_dict, context)
+        face = call_dict[FACE] = RpcHttpRequest(metadata, peer, controller, action)
     return face
 
 

@@ -390,3 +390,48 @@ def test_our_locale_middleware_and_safe_async_response(transactional_db, ours_se
     cookie = (("cookie", f"{settings.LANGUAGE_COOKIE_NAME}=fr"), ("accept-language", "de"))
     assert [m for m, _ in _who(client, method, cookie)] == ["fr"]
     assert len(SEEN) == 2 and not SEEN[0]["has_session"]
+
+
+# --------------------------------------------------------------------------- item 6: the request log
+
+# django-socio-grpc's "ServiceClass.Action" form and ours ("ServiceController.Action").
+IGNORED = ["WriteService.Write", "WriteServiceController.ReadAll"]
+
+
+@pytest.fixture(scope="module")
+def debug_served(served: LiveServer) -> Iterator[LiveServer]:
+    """DEBUG on and IGNORE_LOG_FOR_ACTION set when the server binds (the access log reads both then)."""
+    framework = {**settings.GRPC_FRAMEWORK, "IGNORE_LOG_FOR_ACTION": IGNORED}
+    with override_settings(DEBUG=True, GRPC_FRAMEWORK=framework):
+        live = LiveServer(backend=served.options.backend, handlers_hook=compat_hook, health=False).start()
+    yield live
+    live.stop()
+
+
+def test_with_debug_successful_calls_are_logged_with_the_documented_extras(debug_served, request_log: RequestLog):
+    client = Client(debug_served.channel(), SERVICES)
+    assert len(list(client("compat.Write", "ReadWrite")(_requests("a"), timeout=TIMEOUT))) == 1
+    (record,) = request_log.wait()
+    assert record.levelno == logging.INFO and " OK " in record.getMessage()
+    assert record.status_code == grpc.StatusCode.OK
+    assert (record.request.action, type(record.request.service).__name__) == ("ReadWrite", "WriteService")
+    assert record.request.META["REMOTE_ADDR"] == "127.0.0.1"  # the request's HttpRequest face
+
+
+def test_failed_calls_carry_the_extras(debug_served, request_log: RequestLog):
+    client = Client(debug_served.channel(), SERVICES)
+    with pytest.raises(grpc.RpcError):
+        list(client("compat.Write", "WriteThenFail")(msg(), timeout=TIMEOUT))
+    (record,) = request_log.wait()
+    assert record.levelno == logging.WARNING
+    assert record.status_code == grpc.StatusCode.NOT_FOUND
+    assert record.request.action == "WriteThenFail" and record.request.grpc_request == msg()
+
+
+def test_ignore_log_for_action_accepts_both_forms(debug_served, request_log: RequestLog):
+    client = Client(debug_served.channel(), SERVICES)
+    assert len(list(client("compat.Write", "Write")(msg(count=1), timeout=TIMEOUT))) == 1  # "WriteService.Write"
+    assert client("compat.Write", "ReadAll")(_requests("x"), timeout=TIMEOUT).count == 1  # "WriteServiceController.ReadAll"
+    assert len(list(client("compat.WriteHooks", "Write")(msg(count=1), timeout=TIMEOUT))) == 1  # another class: logged
+    (record,) = request_log.wait()
+    assert record.request.full_action == "WriteHooksServiceController.Write"
