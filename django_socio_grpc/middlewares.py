@@ -25,6 +25,7 @@ from django.core import signals
 from django.db import close_old_connections
 from django.utils.decorators import sync_and_async_middleware
 
+from django_socio_grpc.rpc.capacity import StreamWorkers, stream_workers
 from django_socio_grpc.rpc.errors import Aborted, mapped
 from django_socio_grpc.rpc.http import remember
 from django_socio_grpc.settings import grpc_settings
@@ -173,14 +174,20 @@ class _RpcThread(ThreadSensitiveContext, Executor):
     (context variable plus executor registration), without that method's thread-local juggling,
     which only matters under an enclosing `async_to_sync` (never the case on the event loop)
     and costs more than the rest of the RPC path.
+
+    A streaming RPC keeps its thread until the stream ends: with `workers` (`rpc.capacity`) the
+    thread is one of the stream workers, and its ORM calls wait (holding no thread) until one is
+    free, so idle streams cannot take the threads unary calls need.
     """
 
-    def __init__(self, pool: Executor | None) -> None:
+    def __init__(self, pool: Executor | None, workers: StreamWorkers | None = None) -> None:
         super().__init__()
         self._pool = pool
         self._queue: queue.SimpleQueue[Any] | None = None
         self._own_pool: Executor | None = None
         self._left = False
+        self._workers = workers if pool is not None else None
+        self._waiting = False
 
     def enter(self) -> None:
         self._token = SyncToAsync.thread_sensitive_context.set(self)
@@ -210,6 +217,8 @@ class _RpcThread(ThreadSensitiveContext, Executor):
             return
         self._left = True
         SyncToAsync.context_to_thread_executor.pop(self, None)
+        if self._waiting and self._workers is not None and self._workers.forget(self._granted):
+            self._waiting = False  # never started: nothing to give back
         if self._queue is not None:
             self._queue.put(None)
         if self._own_pool is not None:
@@ -224,21 +233,41 @@ class _RpcThread(ThreadSensitiveContext, Executor):
         if self._queue is None:
             self._queue = queue.SimpleQueue()
             pool = self._pool
+            workers = self._workers
             if pool is None:
                 pool = self._own_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpc-rpc")
-            pool.submit(self._work, self._queue)
+                pool.submit(self._work, self._queue, None)
+            elif workers is None:
+                pool.submit(self._work, self._queue, None)
+            elif workers.take_or_wait(self._granted):
+                pool.submit(self._work, self._queue, workers)
+            else:
+                self._waiting = True  # the work queues up meanwhile
         self._queue.put((future, fn, args, kwargs))
         return future
 
+    def _granted(self) -> None:
+        """A stream worker was handed over (in the thread that gave it back): start."""
+        self._waiting = False
+        assert self._pool is not None and self._workers is not None
+        try:
+            self._pool.submit(self._work, self._queue, self._workers)
+        except RuntimeError:  # the pool has shut down: the server is gone
+            self._workers.give()
+
     @staticmethod
-    def _work(work: queue.SimpleQueue[Any]) -> None:
-        while (item := work.get()) is not None:
-            future, fn, args, kwargs = item
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args, **kwargs))
-                except BaseException as exc:
-                    future.set_exception(exc)
+    def _work(work: queue.SimpleQueue[Any], workers: StreamWorkers | None) -> None:
+        try:
+            while (item := work.get()) is not None:
+                future, fn, args, kwargs = item
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args, **kwargs))
+                    except BaseException as exc:
+                        future.set_exception(exc)
+        finally:
+            if workers is not None:
+                workers.give()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         pass  # the RPC ends it, in finish()/leave()
@@ -261,7 +290,8 @@ def close_old_connections_middleware(get_response: Callable[[Any], Any]) -> Call
         async def middleware(call: Any) -> Any:
             # The aio engine lends its pool; the thread-pool server's own pool must not be
             # borrowed by the async code its threads are waiting for (`Runtime.orm_pool`).
-            rpc_thread = _RpcThread(call.runtime.orm_pool)
+            pool = call.runtime.orm_pool
+            rpc_thread = _RpcThread(pool, stream_workers(pool) if call.streaming and pool is not None else None)
             rpc_thread.enter()
             try:
                 response = await get_response(call)

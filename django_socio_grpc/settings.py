@@ -27,6 +27,10 @@ APP_DEFAULTS = {
     ],
     "LOG_OK_RESPONSE": False,
     "IGNORE_LOG_FOR_ACTION": [],
+    # Worker threads streaming RPCs may hold at once (None: half of --max-workers, at least 1),
+    # and how long a `def` stream may wait for its client (seconds, None: no limit): rpc/capacity.py.
+    "MAX_STREAM_WORKERS": None,
+    "STREAM_IDLE_TIMEOUT": 60.0,
 }
 
 _SERIALIZERS = "django-socio-grpc's DRF serializer layer is not part of this project"

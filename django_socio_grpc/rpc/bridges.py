@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 from asgiref.sync import async_to_sync
 
+from django_socio_grpc.rpc.capacity import StreamIdle, StreamWorkers
 from django_socio_grpc.rpc.errors import Aborted, ClientCancelled, RpcOver, rejected
 from hybrid_server.grpc.guard import UndecodableRequest
 from hybrid_server.grpc.runtime import THREADS, Runtime
@@ -31,8 +32,10 @@ class _Gone(Aborted):
         super().__init__(grpc.StatusCode.UNAVAILABLE, "the server is stopping")
 
 
-def _wait_future(future: Any, still_wanted: Callable[[], bool]) -> Any:
-    """`future.result()` that gives up when `still_wanted()` turns false, never blocking for good."""
+def _wait_future(future: Any, still_wanted: Callable[[], bool], idle: float | None = None) -> Any:
+    """`future.result()` that gives up when `still_wanted()` turns false, never blocking for good;
+    with `idle`, also once it waited that long (counted in polls: no clock read per call)."""
+    waited = 0.0
     while True:
         try:
             return future.result(timeout=_POLL)
@@ -40,6 +43,10 @@ def _wait_future(future: Any, still_wanted: Callable[[], bool]) -> Any:
             if not still_wanted():
                 future.cancel()
                 raise _Gone() from None
+            waited += _POLL
+            if idle is not None and waited >= idle:
+                future.cancel()
+                raise StreamIdle(idle, "sent nothing") from None
 
 
 def coroutine_runner(runtime: Runtime) -> Callable[[Any], Any]:
@@ -76,6 +83,7 @@ async def _iterate_in_thread(
     executor: Executor | None,
     loop: asyncio.AbstractEventLoop,
     make_iterator: Callable[[], Iterator[Any]],
+    workers: StreamWorkers | None = None,
     buffer: int = 16,
 ) -> AsyncIterator[Any]:
     """Drive a sync iterator (a generator action and its middleware) in ONE worker thread.
@@ -83,19 +91,26 @@ async def _iterate_in_thread(
     Items cross to the loop with one `call_soon_threadsafe` each; a semaphore of `buffer`
     slots makes a slow client slow the producer instead of buffering the whole stream. When
     the consumer goes away (client gone, grace over) the producer stops at its next item and
-    closes the generator in its own thread.
+    closes the generator in its own thread. With `workers` (`capacity`), the thread is one of
+    the stream workers, waited for here without holding a thread; a producer that waits for room
+    longer than their idle timeout ends the stream with `StreamIdle`.
     """
     items: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
     slots = threading.Semaphore(buffer)
     stop = threading.Event()
+    idle = workers.idle_timeout if workers is not None else None
 
     def still_wanted() -> bool:
         return not stop.is_set() and not loop.is_closed()
 
     def put(kind: Any, value: Any) -> None:
+        waited = 0.0
         while not slots.acquire(timeout=_POLL):
             if not still_wanted():
                 raise _Gone()
+            waited += _POLL
+            if idle is not None and waited >= idle:
+                raise StreamIdle(idle, "took no message")
         if not still_wanted():
             raise _Gone()
         loop.call_soon_threadsafe(items.put_nowait, (kind, value))
@@ -109,20 +124,34 @@ async def _iterate_in_thread(
             put(_DONE, None)
         except _Gone:
             pass
+        except StreamIdle as exc:  # no room to wait for: past the buffer, straight to the consumer
+            if still_wanted():
+                loop.call_soon_threadsafe(items.put_nowait, (exc, None))
         except RuntimeError:  # the loop closed under us
             if still_wanted():
                 raise
         except BaseException as exc:  # handed to the consumer, which raises it
             try:
                 put(exc, None)
-            except (_Gone, RuntimeError):
+            except (_Gone, StreamIdle, RuntimeError):
                 pass
         finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
+            try:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()
+            finally:
+                if workers is not None:
+                    workers.give()
 
-    producer = loop.run_in_executor(executor, produce)
+    if workers is not None:
+        await workers.take()
+    try:
+        producer = loop.run_in_executor(executor, produce)
+    except BaseException:
+        if workers is not None:
+            workers.give()
+        raise
     try:
         while True:
             kind, value = await items.get()
@@ -144,13 +173,16 @@ class _SyncRequestIterator:
     """The aio request stream, read from a worker thread; raises `ClientCancelled` where grpc.aio
     would end it as if the client had half-closed (see `_aio_cut`). `task`: the RPC's task."""
 
-    __slots__ = ("_context", "_iterator", "_loop", "_task")
+    __slots__ = ("_context", "_idle", "_iterator", "_loop", "_task")
 
-    def __init__(self, request_iterator: Any, loop: asyncio.AbstractEventLoop, context: Any, task: Any) -> None:
+    def __init__(
+        self, request_iterator: Any, loop: asyncio.AbstractEventLoop, context: Any, task: Any, idle: float | None = None
+    ) -> None:
         self._iterator = request_iterator.__aiter__()
         self._loop = loop
         self._context = context
         self._task = task
+        self._idle = idle  # STREAM_IDLE_TIMEOUT: how long the thread waits for the next message
 
     def __iter__(self) -> _SyncRequestIterator:
         return self
@@ -166,7 +198,7 @@ class _SyncRequestIterator:
     def __next__(self) -> Any:
         loop = self._loop
         try:
-            item = _wait_future(asyncio.run_coroutine_threadsafe(self._next(), loop), lambda: not loop.is_closed())
+            item = _wait_future(asyncio.run_coroutine_threadsafe(self._next(), loop), lambda: not loop.is_closed(), self._idle)
         except StopAsyncIteration:
             raise StopIteration from None
         if item.__class__ is UndecodableRequest:

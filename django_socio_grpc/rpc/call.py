@@ -23,8 +23,8 @@ class Binding:
     face or set attributes on it through `request.context`)."""
 
     __slots__ = (
-        "action", "controller", "initkwargs", "proxy_context", "response_stream", "runtime", "service_class", "terminal",
-        "where",
+        "action", "controller", "initkwargs", "proxy_context", "response_stream", "runtime", "service_class", "streaming",
+        "terminal", "where",
     )
 
     def __init__(
@@ -35,7 +35,9 @@ class Binding:
         response_stream: bool,
         terminal: Callable[[RpcCall], Any],
         runtime: Runtime,
+        request_stream: bool = False,
     ) -> None:
+        self.streaming = request_stream or response_stream
         self.service_class = service_class
         self.initkwargs = initkwargs
         self.action = action
@@ -61,7 +63,7 @@ class RpcCall:
 
     __slots__ = (
         "__dict__", "action", "context", "request", "response_stream", "runtime", "service", "service_class", "stream_end",
-        "terminal",
+        "streaming", "terminal",
     )
 
     def __init__(self, binding: Binding, request: Any, context: Any) -> None:
@@ -79,6 +81,7 @@ class RpcCall:
         self.context = context
         self.action = binding.action
         self.response_stream = binding.response_stream
+        self.streaming = binding.streaming  # a request or a response stream (or both)
         self.terminal = binding.terminal
         self.runtime = binding.runtime
         self.stream_end: list[StreamEnd] | None = None

@@ -7,11 +7,12 @@ grpc thread waiting for it; it sees the context through an `AsyncContext`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django_socio_grpc.rpc.bridges import _AsyncRequestIterator, _iterate_on_loop, _wait_future, checked_iter
 from django_socio_grpc.rpc.call import Binding, RpcCall, stream_async, stream_sync
+from django_socio_grpc.rpc.capacity import StreamsRefused, StreamWorkers, stream_workers
 from django_socio_grpc.rpc.chain import entry_point
 from django_socio_grpc.rpc.contexts import AsyncContext, ThreadContext
 from django_socio_grpc.rpc.envelope import sync_stream, sync_unary
@@ -22,13 +23,47 @@ from hybrid_server.grpc.runtime import Runtime
 def threads_handler(core: Any, action: str, request_stream: bool, response_stream: bool, runtime: Runtime) -> Callable[..., Any]:
     """`core`: the servicer's shared part (service class, initkwargs, chains)."""
     if is_async_callable(getattr(core.service_class, action)):
-        return _async_action(core, action, request_stream, response_stream, runtime)
-    return _sync_action(core, action, request_stream, response_stream, runtime)
+        handler = _async_action(core, action, request_stream, response_stream, runtime)
+    else:
+        handler = _sync_action(core, action, request_stream, response_stream, runtime)
+    if request_stream or response_stream:
+        workers = stream_workers(runtime.executor)
+        if workers is not None:
+            return _limited(handler, workers, response_stream)
+    return handler
+
+
+def _limited(handler: Callable[..., Any], workers: StreamWorkers, response_stream: bool) -> Callable[..., Any]:
+    """Every streaming RPC holds one of grpc's threads here: one of the stream workers, or
+    RESOURCE_EXHAUSTED at once (waiting for one would hold a thread too)."""
+    refused = StreamsRefused(workers.limit)
+
+    if response_stream:
+
+        def stream(request: Any, context: Any) -> Iterator[Any]:
+            if not workers.try_take():
+                context.abort(refused.code, refused.details)
+            try:
+                yield from handler(request, context)
+            finally:
+                workers.give()
+
+        return stream
+
+    def unary(request: Any, context: Any) -> Any:
+        if not workers.try_take():
+            context.abort(refused.code, refused.details)
+        try:
+            return handler(request, context)
+        finally:
+            workers.give()
+
+    return unary
 
 
 def _sync_action(core: Any, action: str, request_stream: bool, response_stream: bool, runtime: Runtime) -> Callable[..., Any]:
     terminal = sync_terminal(core.service_class, action, response_stream, runtime)
-    binding = Binding(core.service_class, core.initkwargs, action, response_stream, terminal, runtime)
+    binding = Binding(core.service_class, core.initkwargs, action, response_stream, terminal, runtime, request_stream)
     entry = entry_point(core.chain(is_async=False), terminal)
 
     def make_call(request: Any, context: Any) -> RpcCall:
@@ -54,7 +89,7 @@ def _async_action(core: Any, action: str, request_stream: bool, response_stream:
     if bridge is None:
         raise RuntimeError("the thread-pool backend needs a bridge loop for async actions")
     terminal = async_terminal(core.service_class, action, response_stream)
-    binding = Binding(core.service_class, core.initkwargs, action, response_stream, terminal, runtime)
+    binding = Binding(core.service_class, core.initkwargs, action, response_stream, terminal, runtime, request_stream)
     entry = entry_point(core.chain(is_async=True), terminal)
 
     def make_call(request: Any, context: Any) -> RpcCall:

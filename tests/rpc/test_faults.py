@@ -18,6 +18,8 @@ from typing import Any
 
 import grpc
 import pytest
+from django.conf import settings
+from django.test import override_settings
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -33,7 +35,10 @@ TIMEOUT = 10
 
 @pytest.fixture(scope="module")
 def server(pb: Any, backend: str) -> Iterator[LiveServer]:
-    with LiveServer(backend=backend, handlers_hook="testproject.handlers.grpc_handlers", max_workers=WORKERS) as live:
+    # Holds are streaming `def` actions: let them take every worker (MAX_STREAM_WORKERS defaults to half).
+    with override_settings(GRPC_FRAMEWORK={**settings.GRPC_FRAMEWORK, "MAX_STREAM_WORKERS": WORKERS}), LiveServer(
+        backend=backend, handlers_hook="testproject.handlers.grpc_handlers", max_workers=WORKERS
+    ) as live:
         yield live
 
 

@@ -295,7 +295,33 @@ def add_plain_servicer(server: Any) -> None:
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("hardening.Plain", handlers),))
 
 
-SERVICES: dict[str, type] = {"hardening.Orm": OrmService, "hardening.Exit": ExitService, "hardening.Upload": UploadService}
+class IdleService(Service):
+    """Streams whose clients may go quiet; each call is an ARRIVED event once it runs."""
+
+    @action(request_stream=True)
+    def SyncCollect(self, request, context):
+        ARRIVED.arrive()
+        return msg(count=sum(1 for _ in request))
+
+    @action(request_stream=True)
+    async def OrmCollect(self, request, context):
+        await _orm()  # borrows the RPC's ORM thread, kept until the stream ends
+        ARRIVED.arrive()
+        return msg(count=len([item async for item in request]))
+
+    @action(response_stream=True)
+    def SyncEndless(self, request, context):
+        """64 KiB messages: a client that stops reading fills grpc's flow-control windows soon."""
+        ARRIVED.arrive()
+        payload = "x" * 65536
+        for index in range(ENDLESS):
+            yield msg(message=payload, count=index)
+
+
+SERVICES: dict[str, type] = {
+    "hardening.Orm": OrmService, "hardening.Exit": ExitService, "hardening.Upload": UploadService,
+    "hardening.Idle": IdleService,
+}
 
 
 def hardening_hook(server: Any) -> None:
@@ -315,12 +341,13 @@ STREAMS_PER_CONNECTION = [("grpc.max_concurrent_streams", 100_000)]
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def served(request: pytest.FixtureRequest, pb: Any) -> Iterator[LiveServer]:
-    framework = {**settings.GRPC_FRAMEWORK, "GRPC_MIDDLEWARE": MIDDLEWARE}
-    with override_settings(GRPC_FRAMEWORK=framework), LiveServer(
-        backend=request.param, handlers_hook=hardening_hook, max_workers=WORKERS, health=False,
-        server_options=STREAMS_PER_CONNECTION,
-    ) as live:
-        yield live
+    # Item 1's tests stream on every worker at once: no stream worker limit here (it has its own tests).
+    framework = {**settings.GRPC_FRAMEWORK, "GRPC_MIDDLEWARE": MIDDLEWARE, "MAX_STREAM_WORKERS": WORKERS}
+    with override_settings(GRPC_FRAMEWORK=framework):  # read when the servicers are bound
+        live = LiveServer(backend=request.param, handlers_hook=hardening_hook, max_workers=WORKERS, health=False,
+                          server_options=STREAMS_PER_CONNECTION).start()
+    yield live
+    live.stop()
 
 
 @pytest.fixture
@@ -522,6 +549,110 @@ def test_base_exception_from_a_hand_written_servicer_fails_that_call_only(served
     assert info.value.code() == grpc.StatusCode.UNKNOWN
     assert "secret" not in (info.value.details() or "")
     assert_still_serving(served, pb)
+
+
+# --------------------------------------------------------------------------- item 3: idle streams
+
+IDLE_STREAMS = 12
+MAX_WORKERS = 10  # --max-workers' default
+STREAM_WORKERS = MAX_WORKERS // 2  # MAX_STREAM_WORKERS' default: half
+
+
+def _idle_server(backend: str, **framework: Any) -> LiveServer:
+    framework = {**settings.GRPC_FRAMEWORK, **framework}
+    with override_settings(GRPC_FRAMEWORK=framework):  # read when the servicers are bound
+        return LiveServer(backend=backend, handlers_hook=hardening_hook, max_workers=MAX_WORKERS, health=False).start()
+
+
+@pytest.fixture(scope="module")
+def limited(served: LiveServer) -> Iterator[LiveServer]:
+    """--max-workers 10, the stream worker limit at its default, no idle timeout."""
+    live = _idle_server(served.options.backend, STREAM_IDLE_TIMEOUT=None)
+    yield live
+    live.stop()
+
+
+def _wait_done(futures: list[Any], count: int) -> list[Any]:
+    wait_until(lambda: sum(future.done() for future in futures) >= count, f"{count} calls ended")
+    return [future for future in futures if future.done()]
+
+
+@pytest.mark.parametrize("method", ["SyncCollect", "OrmCollect"])
+def test_idle_streams_leave_capacity_for_unary_and_orm_calls(limited, method):
+    """12 client streams that never half-close (`def`, and `async def` past an ORM call): they hold
+    at most MAX_STREAM_WORKERS (5) of the 10 workers. The other 5 run 5 blocking `def` calls at
+    once, and async and `def` ORM calls answer. grpcrunaioserver lets the other 7 streams wait for
+    a stream worker, holding no thread, and serves them once the first ones end; grpcrunserver
+    refuses them at once (RESOURCE_EXHAUSTED)."""
+    backend = limited.options.backend
+    client = Client(limited.channel(), SERVICES)
+    ARRIVED.reset()
+    stop = threading.Event()
+    streams = [client("hardening.Idle", method).future(_endless_requests(stop), timeout=TIMEOUT * 2)
+               for _ in range(IDLE_STREAMS)]
+    try:
+        ARRIVED.arrived(STREAM_WORKERS)
+        if backend == "threads":
+            refused = _wait_done(streams, IDLE_STREAMS - STREAM_WORKERS)
+            assert {future.exception().code() for future in refused} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+        else:
+            assert not [future.exception() for future in streams if future.done()]  # waiting for a stream worker
+        BARRIER[:] = [threading.Barrier(MAX_WORKERS - STREAM_WORKERS)]
+        together = client("hardening.Orm", "Together")
+        unary = [together.future(msg(), timeout=TIMEOUT) for _ in range(MAX_WORKERS - STREAM_WORKERS)]
+        assert [future.result().message for future in unary] == ["together"] * (MAX_WORKERS - STREAM_WORKERS)
+        assert client("hardening.Orm", "Count")(msg(), timeout=TIMEOUT).count >= 0
+        assert client("hardening.Orm", "SyncCount")(msg(), timeout=TIMEOUT).count >= 0
+    finally:
+        stop.set()  # the clients half-close
+    served_streams = [future for future in streams if future.exception() is None]
+    assert [future.result().count for future in served_streams] == [3] * len(served_streams)
+    assert len(served_streams) == (STREAM_WORKERS if backend == "threads" else IDLE_STREAMS)
+
+
+@pytest.fixture(scope="module")
+def impatient() -> Iterator[LiveServer]:
+    """grpcrunaioserver with a short STREAM_IDLE_TIMEOUT (the threads backend has none)."""
+    live = _idle_server("aio", STREAM_IDLE_TIMEOUT=0.5)
+    yield live
+    live.stop()
+
+
+def test_a_def_stream_whose_client_sends_nothing_ends_at_the_idle_timeout(impatient):
+    client = Client(impatient.channel(), SERVICES)
+    stop = threading.Event()
+    try:
+        call = client("hardening.Idle", "SyncCollect").future(_endless_requests(stop), timeout=TIMEOUT)
+        error = call.exception(timeout=TIMEOUT)
+    finally:
+        stop.set()
+    assert error is not None and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "STREAM_IDLE_TIMEOUT" in error.details()
+
+
+def test_a_def_stream_whose_client_reads_nothing_gives_its_thread_back(impatient):
+    """The client takes one message and then no more: once the buffers are full and the idle
+    timeout has passed, the action's thread is free (every worker meets at a barrier)."""
+    client = Client(impatient.channel(), SERVICES)
+    ARRIVED.reset()
+    slow = client("hardening.Idle", "SyncEndless")(msg(), timeout=TIMEOUT * 2)
+    try:
+        assert next(slow).count == 0
+        BARRIER[:] = [threading.Barrier(MAX_WORKERS)]
+        together = client("hardening.Orm", "Together")
+        unary = [together.future(msg(), timeout=TIMEOUT) for _ in range(MAX_WORKERS)]
+        assert [future.result().message for future in unary] == ["together"] * MAX_WORKERS
+    finally:
+        slow.cancel()
+
+
+@pytest.mark.parametrize(("key", "value"), [("MAX_STREAM_WORKERS", 0), ("MAX_STREAM_WORKERS", "5"),
+                                            ("STREAM_IDLE_TIMEOUT", 0), ("STREAM_IDLE_TIMEOUT", "60")])
+def test_stream_limits_are_checked_at_start_up(pb, key, value):
+    from hybrid_server.testing.live import LiveServerError
+
+    with override_settings(GRPC_FRAMEWORK={**settings.GRPC_FRAMEWORK, key: value}), pytest.raises(LiveServerError):
+        LiveServer(handlers_hook=hardening_hook, health=False).start()
 
 
 # --------------------------------------------------------------------------- item 6: cut uploads

@@ -13,6 +13,8 @@ import concurrent.futures
 import anyio
 import grpc
 import pytest
+from django.conf import settings
+from django.test import override_settings
 
 from hybrid_server import EXIT_FAILURE, Options
 from hybrid_server.server import HybridServer
@@ -88,11 +90,16 @@ def test_async_orm_work_is_bounded_by_max_workers(transactional_db, pb):
 # --------------------------------------------------------------------------- threads
 
 
+def _streams_may_take_every_worker(workers: int):
+    """Holds are streaming `def` actions, which MAX_STREAM_WORKERS (default: half) limits."""
+    return override_settings(GRPC_FRAMEWORK={**settings.GRPC_FRAMEWORK, "MAX_STREAM_WORKERS": workers})
+
+
 def test_blocking_sync_actions_run_in_parallel(backend, gate, pb):
     """Eight blocking `def` actions with max_workers 8 all run at once: each reports it started
     while none of them has been released."""
     pb2, pb_grpc = pb
-    with LiveServer(backend=backend, max_workers=8) as server:
+    with _streams_may_take_every_worker(8), LiveServer(backend=backend, max_workers=8) as server:
         stub = pb_grpc.ProbeServiceControllerStub(server.channel())
         holds = _parallel(8, lambda _: hold(stub, "HoldSync", gate, pb2))
         assert max(started.count for _, started in holds) == 8
@@ -104,7 +111,7 @@ def test_blocking_sync_actions_run_in_parallel(backend, gate, pb):
 def test_max_workers_bounds_concurrency(backend, gate, pb):
     """With 2 workers, a third blocking `def` action waits for a free worker."""
     pb2, pb_grpc = pb
-    with LiveServer(backend=backend, max_workers=2) as server:
+    with _streams_may_take_every_worker(2), LiveServer(backend=backend, max_workers=2) as server:
         stub = pb_grpc.ProbeServiceControllerStub(server.channel())
         first = [hold(stub, "HoldSync", gate, pb2) for _ in range(2)]
         third = stub.HoldSync(gate.request(pb2), timeout=DEADLINE)  # queued: no worker is free
