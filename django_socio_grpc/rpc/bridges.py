@@ -32,16 +32,20 @@ class _Gone(Aborted):
         super().__init__(grpc.StatusCode.UNAVAILABLE, "the server is stopping")
 
 
-def _wait_future(future: Any, still_wanted: Callable[[], bool], idle: float | None = None) -> Any:
+def _wait_future(
+    future: Any, still_wanted: Callable[[], bool], idle: float | None = None, loop: asyncio.AbstractEventLoop | None = None
+) -> Any:
     """`future.result()` that gives up when `still_wanted()` turns false, never blocking for good;
-    with `idle`, also once it waited that long (counted in polls: no clock read per call)."""
+    with `idle`, also once it waited that long (counted in polls: no clock read per call). A
+    future of `loop` is not cancelled once that loop has closed (its callback would fail there)."""
     waited = 0.0
     while True:
         try:
             return future.result(timeout=_POLL)
         except FutureTimeout:
             if not still_wanted():
-                future.cancel()
+                if loop is None or not loop.is_closed():
+                    future.cancel()
                 raise _Gone() from None
             waited += _POLL
             if idle is not None and waited >= idle:
@@ -71,7 +75,7 @@ def coroutine_runner(runtime: Runtime) -> Callable[[Any], Any]:
         except RuntimeError:  # the loop has closed: the server is gone
             coroutine.close()
             raise RpcOver("the server stopped before an async hook could run") from None
-        return _wait_future(future, serving_loop.is_running)
+        return _wait_future(future, serving_loop.is_running, loop=serving_loop)
 
     return run
 
@@ -198,7 +202,8 @@ class _SyncRequestIterator:
     def __next__(self) -> Any:
         loop = self._loop
         try:
-            item = _wait_future(asyncio.run_coroutine_threadsafe(self._next(), loop), lambda: not loop.is_closed(), self._idle)
+            future = asyncio.run_coroutine_threadsafe(self._next(), loop)
+            item = _wait_future(future, lambda: not loop.is_closed(), self._idle, loop)
         except StopAsyncIteration:
             raise StopIteration from None
         if item.__class__ is UndecodableRequest:

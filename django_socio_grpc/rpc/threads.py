@@ -102,7 +102,7 @@ def _async_action(core: Any, action: str, request_stream: bool, response_stream:
 
         def start(request: Any, context: Any) -> Any:
             future = asyncio.run_coroutine_threadsafe(entry(make_call(request, context)), bridge)
-            return _wait_future(future, lambda: context.is_active() and bridge.is_running())
+            return _wait_future(future, lambda: context.is_active() and bridge.is_running(), loop=bridge)
 
         return sync_unary(start, binding.where)
 
