@@ -188,7 +188,7 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
             target = TARGET if row["kind"] == "server" else None
             out.append({"goal": f"{KIND_NAMES[row['kind']]} grpcrunaioserver / raw, {row['loop']}"
                                 + (f" ≥ {target:.2f}x" if target else " (no target)"),
-                        "figure": f"{row['ratio']:.2f}x", "met": row["ratio"] >= target if target else None})
+                        "figure": f"{row['ratio']:.3f}x", "met": row["ratio"] >= target if target else None})
     return out
 
 

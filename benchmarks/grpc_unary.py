@@ -225,11 +225,11 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
             row = _find(result, label, inflight)
             if row is not None and row["ratio"] is not None:
                 out.append({"goal": f"unary grpcrunaioserver / raw grpc.aio, {text}, {what} ≥ {TARGET_AIO:.2f}x",
-                            "figure": f"{row['ratio']:.2f}x", "met": row["ratio"] >= TARGET_AIO})
+                            "figure": f"{row['ratio']:.3f}x", "met": row["ratio"] >= TARGET_AIO})
     row = _find(result, "runserver-SyncEcho", 64)
     if row is not None and row["ratio"] is not None:
         out.append({"goal": f"unary grpcrunserver / raw grpc.server(ThreadPoolExecutor(10)), def echo, 64 in flight "
-                            f"≥ {TARGET_THREADS:.2f}x", "figure": f"{row['ratio']:.2f}x",
+                            f"≥ {TARGET_THREADS:.2f}x", "figure": f"{row['ratio']:.3f}x",
                     "met": row["ratio"] >= TARGET_THREADS})
     return out
 

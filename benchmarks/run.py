@@ -139,7 +139,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="load generator (auto: h2load when installed, else benchmarks/load.py)")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md (full runs do)")
+    parser.add_argument("--docs-only", action="store_true",
+                        help="measure nothing: rewrite docs/benchmarks.md from the sections kept by earlier runs")
     args = parser.parse_args(argv)
+    if args.docs_only:
+        import docs
+
+        print(docs.update({"sections": {}}, sections))
+        return 0
     chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(sections)
     unknown = [name for name in chosen if name not in sections]
     if unknown:

@@ -213,7 +213,7 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
         target = TARGETS.get(row["config"])
         if target is not None and row["ratio"] is not None:
             out.append({"goal": f"start-up to first answer, {row['config']} / django-socio-grpc 0.25 ≤ {target:.2f}x",
-                        "figure": f"{row['ratio']:.2f}x ({row['first_answer_s']:.3f} s)", "met": row["ratio"] <= target})
+                        "figure": f"{row['ratio']:.3f}x ({row['first_answer_s']:.3f} s)", "met": row["ratio"] <= target})
     return out
 
 

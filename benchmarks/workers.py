@@ -44,8 +44,7 @@ def run(ctx: Any) -> dict[str, Any]:
             label = f"{count} worker{'s' if count > 1 else ''}"
             by_label[label] = servers.add(
                 Server.manage("grpcrunaioserver", "127.0.0.1:0", "--with-http", "127.0.0.1:0", "--workers", str(count),
-                              env=ctx.env, cpu=None, label=f"--workers {count}"),
-                banners=count)
+                              env=ctx.env, cpu=None, label=f"--workers {count}"))  # one banner, once all serve
         frames = {label: check_echo(server.grpc_target) for label, server in by_label.items()}
         bodies = {label: check_hello(server.http_url) for label, server in by_label.items()}
 
