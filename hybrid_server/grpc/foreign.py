@@ -33,7 +33,8 @@ def adopt_foreign(behaviour: Callable[..., Any], request_streaming: bool, guard:
     return reject_undecodable(contained, request_streaming) if guard else contained
 
 
-def _details(exc: BaseException) -> str:
+def client_details(exc: BaseException) -> str:
+    """What a client may see of an exception: its class name, and its message with DEBUG."""
     from django.conf import settings
 
     original = exc.original if isinstance(exc, EscapedExit) else exc
@@ -41,14 +42,14 @@ def _details(exc: BaseException) -> str:
     return f"{name}: {original}" if settings.DEBUG and str(original) else name
 
 
-def _is_sync_abort(exc: BaseException) -> bool:
+def is_sync_abort(exc: BaseException) -> bool:
     """grpc's thread-pool `context.abort()` raises a bare `Exception()`."""
     return type(exc) is Exception and not exc.args
 
 
 def _failed(exc: BaseException) -> str:
     logger.error("Exception in a handler the app did not build", exc_info=exc)
-    return _details(exc)
+    return client_details(exc)
 
 
 def contain(behaviour: Callable[..., Any]) -> Callable[..., Any]:
@@ -82,14 +83,14 @@ def contain(behaviour: Callable[..., Any]) -> Callable[..., Any]:
         except _PASSING:
             raise
         except BaseException as exc:
-            if _is_sync_abort(exc):
+            if is_sync_abort(exc):
                 raise
             _abort_sync(context, grpc.StatusCode.UNKNOWN, _failed(exc))
         if inspect.isgenerator(result):
             return _contained_iterator(result, context)
         return result
 
-    _keep_markers(behaviour, function)
+    keep_markers(behaviour, function)
     return function
 
 
@@ -99,12 +100,12 @@ def _contained_iterator(iterator: Any, context: Any) -> Any:
     except _PASSING:
         raise
     except BaseException as exc:
-        if _is_sync_abort(exc):
+        if is_sync_abort(exc):
             raise
         _abort_sync(context, grpc.StatusCode.UNKNOWN, _failed(exc))
 
 
-def _keep_markers(behaviour: Callable[..., Any], wrapper: Callable[..., Any]) -> None:
+def keep_markers(behaviour: Callable[..., Any], wrapper: Callable[..., Any]) -> None:
     """grpc's thread-pool server hands a response callback to behaviours marked non-blocking
     (the health servicer's Watch), which then hold no thread."""
     for name in ("experimental_non_blocking", "experimental_thread_pool"):
@@ -156,7 +157,7 @@ def reject_undecodable(behaviour: Callable[..., Any], request_streaming: bool) -
             _abort_sync(context, bad.code, bad.details)
         return behaviour(request, context, *rest)
 
-    _keep_markers(behaviour, function)
+    keep_markers(behaviour, function)
     return function
 
 

@@ -13,14 +13,9 @@ from typing import Any
 
 import grpc
 
+from hybrid_server.grpc.foreign import client_details, is_sync_abort, keep_markers
+
 logger = logging.getLogger("hybrid_server.grpc")
-
-
-def _details(exc: BaseException) -> str:
-    from django.conf import settings
-
-    name = type(exc).__name__
-    return f"{name}: {exc}" if settings.DEBUG and str(exc) else name
 
 
 def _log(interceptor: Any, method: str, exc: BaseException) -> None:
@@ -64,7 +59,7 @@ def _guard_behaviour(behaviour: Callable[..., Any], interceptor: Any, method: st
                 raise
             except Exception as exc:
                 _log(interceptor, method, exc)
-                await context.abort(grpc.StatusCode.UNKNOWN, _details(exc))
+                await context.abort(grpc.StatusCode.UNKNOWN, client_details(exc))
 
         return coroutine
     if inspect.isasyncgenfunction(behaviour):
@@ -77,7 +72,7 @@ def _guard_behaviour(behaviour: Callable[..., Any], interceptor: Any, method: st
                 raise
             except Exception as exc:
                 _log(interceptor, method, exc)
-                await context.abort(grpc.StatusCode.UNKNOWN, _details(exc))
+                await context.abort(grpc.StatusCode.UNKNOWN, client_details(exc))
 
         return generator
 
@@ -85,33 +80,26 @@ def _guard_behaviour(behaviour: Callable[..., Any], interceptor: Any, method: st
         try:
             result = behaviour(request, context, *rest)
         except Exception as exc:
-            if _is_sync_abort(exc):
+            if is_sync_abort(exc):
                 raise
             _log(interceptor, method, exc)
-            context.abort(grpc.StatusCode.UNKNOWN, _details(exc))
+            context.abort(grpc.StatusCode.UNKNOWN, client_details(exc))
         if inspect.isgenerator(result):
             return _guard_iterator(result, context, interceptor, method)
         return result
 
-    for name in ("experimental_non_blocking", "experimental_thread_pool"):
-        if hasattr(behaviour, name):
-            setattr(function, name, getattr(behaviour, name))
+    keep_markers(behaviour, function)
     return function
-
-
-def _is_sync_abort(exc: BaseException) -> bool:
-    """grpc's thread-pool `context.abort()` raises a bare `Exception()`."""
-    return type(exc) is Exception and not exc.args
 
 
 def _guard_iterator(iterator: Any, context: Any, interceptor: Any, method: str) -> Any:
     try:
         yield from iterator
     except Exception as exc:
-        if _is_sync_abort(exc):
+        if is_sync_abort(exc):
             raise
         _log(interceptor, method, exc)
-        context.abort(grpc.StatusCode.UNKNOWN, _details(exc))
+        context.abort(grpc.StatusCode.UNKNOWN, client_details(exc))
 
 
 class GuardedAioInterceptor(grpc.aio.ServerInterceptor):
@@ -124,7 +112,7 @@ class GuardedAioInterceptor(grpc.aio.ServerInterceptor):
             handler = await self.inner.intercept_service(continuation, handler_call_details)
         except Exception as exc:
             _log(self.inner, method, exc)
-            return _aio_failure(_details(exc))
+            return _aio_failure(client_details(exc))
         return _guard_handler(handler, self.inner, method, aio=True) if handler is not None else None
 
 
@@ -138,7 +126,7 @@ class GuardedSyncInterceptor(grpc.ServerInterceptor):
             handler = self.inner.intercept_service(continuation, handler_call_details)
         except Exception as exc:
             _log(self.inner, method, exc)
-            return _sync_failure(_details(exc))
+            return _sync_failure(client_details(exc))
         return _guard_handler(handler, self.inner, method, aio=False) if handler is not None else None
 
 
