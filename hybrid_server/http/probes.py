@@ -74,14 +74,29 @@ class ProbeApp:
             await self._cut(scope, send)
 
     async def _logged(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        """Count and log a request when its last body message goes out, before it is sent: a
+        client that has read the whole response (and then scrapes /metrics) must find it counted.
+        Django's handler returns only later, after closing the response in a thread."""
         status = [0]
+        done = [False]
+        started = time.perf_counter()
+
+        def finish() -> None:
+            if done[0]:
+                return
+            done[0] = True
+            if self.http_metrics is not None:
+                self.http_metrics.observe(scope.get("method", "?"), status[0] or 500, time.perf_counter() - started)
+            if self.access_log:
+                log_request(scope, status[0] or 500, started)
 
         async def send_and_note(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finish()
             await send(message)
 
-        started = time.perf_counter()
         try:
             await self.app(scope, receive, send_and_note)
         except asyncio.CancelledError:
@@ -90,10 +105,7 @@ class ProbeApp:
             await self._cut(scope, send)
             status[0] = status[0] or 503
         finally:
-            if self.http_metrics is not None:
-                self.http_metrics.observe(scope.get("method", "?"), status[0] or 500, time.perf_counter() - started)
-            if self.access_log:
-                log_request(scope, status[0] or 500, started)
+            finish()
 
     async def _cut(self, scope: dict[str, Any], send: Callable[..., Any]) -> None:
         """uvicorn cancels what still runs when the grace period is over: say so in the log

@@ -48,3 +48,47 @@ def test_http_requests_are_logged_when_asked(pb, access_log):
     assert lines[1].startswith("HTTP GET /no-such-page/ 404 ")
     levels = [record.levelno for record in server_log]
     assert levels == [logging.INFO, logging.WARNING]
+
+
+def test_a_request_is_logged_and_counted_once_its_response_has_ended():
+    """Django's handler returns after closing the response in a thread, so a client that has read
+    the whole response (then scrapes /metrics, or reads the log) used to race the record. The
+    ProbeApp records at the last body message; the inner app here checks that before returning."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry
+
+    from hybrid_server.http.probes import ProbeApp
+    from hybrid_server.lifecycle import Lifecycle, State
+    from hybrid_server.metrics.http_requests import HttpMetrics
+
+    http = HttpMetrics(CollectorRegistry())
+    seen = {}
+
+    def counted(status):
+        return http.requests.labels("GET", str(status))._value.get()
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b"no", "more_body": True})
+        seen["mid-body"] = counted(404)
+        await send({"type": "http.response.body", "body": b"pe"})
+        seen["ended"], seen["log"] = counted(404), [r.getMessage() for r in server_log]
+
+    lifecycle = Lifecycle()
+    lifecycle.state = State.SERVING
+    probe = ProbeApp(app, lifecycle, "/healthz", "/readyz", access_log=True, metrics=SimpleNamespace(path="/metrics", http=http))
+    scope = {"type": "http", "method": "GET", "path": "/gone/", "query_string": b"", "client": ("127.0.0.1", 5)}
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        pass
+
+    with _server_log() as server_log:
+        asyncio.run(probe(scope, receive, send))
+    assert seen["mid-body"] == 0
+    assert seen["ended"] == 1 and counted(404) == 1  # once, not again when the app returns
+    assert len(seen["log"]) == 1 and seen["log"][0].startswith("HTTP GET /gone/ 404 ")
