@@ -2,6 +2,8 @@
 in subprocesses (`hybrid_server.testing.ServerProcess`) for the tests whose subject is a process."""
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -20,15 +22,32 @@ EXAMPLE = ROOT / "example"
 StartServer = Callable[..., ServerProcess]
 
 
-def _prepare(cwd: Path, env: dict[str, str]) -> None:
-    """`manage.py generateproto` and `migrate` of the project in `cwd`, in one process."""
-    code = "from django.core.management import call_command; call_command('generateproto'); " \
-           "call_command('migrate', interactive=False, verbosity=0)"
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], cwd=cwd, env=clean_environ(env),
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, f"generateproto + migrate in {cwd} failed:\n{result.stdout}\n{result.stderr}"
+def _prepare(cwd: Path, env: dict[str, str], shared: Path) -> None:
+    """`manage.py generateproto` and `migrate` of the project in `cwd`, in one process.
+
+    Under pytest-xdist every worker migrates its own database but the protos are written into
+    the source tree, once: the first worker generates them holding a lock in the run's shared
+    temporary directory, the others wait on the lock, then only migrate (writing the same files
+    while another worker imports them, or while a `--dev` server watches the tree, would break
+    both)."""
+    generate = "call_command('generateproto'); "
+    with open(shared / f"{cwd.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / f"{cwd.name}.generated"
+        code = "from django.core.management import call_command; " + ("" if done.exists() else generate) + \
+               "call_command('migrate', interactive=False, verbosity=0)"
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code], cwd=cwd, env=clean_environ(env),
+            capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, f"generateproto + migrate in {cwd} failed:\n{result.stdout}\n{result.stderr}"
+        done.touch()
+
+
+def _shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's temporary directory, common to the xdist workers (each has its own below it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +66,7 @@ def testproject_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     the test project's servers."""
     db = tmp_path_factory.mktemp("testproject") / "db.sqlite3"
     env = {"TESTPROJECT_DB": str(db)}
-    _prepare(TESTPROJECT, env)
+    _prepare(TESTPROJECT, env, _shared_dir(tmp_path_factory))
     return env
 
 
@@ -111,5 +130,5 @@ def example_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The example project's protos and a migrated database, once per session."""
     db = tmp_path_factory.mktemp("example") / "db.sqlite3"
     env = {"EXAMPLE_DB": str(db)}
-    _prepare(EXAMPLE, env)
+    _prepare(EXAMPLE, env, _shared_dir(tmp_path_factory))
     return env

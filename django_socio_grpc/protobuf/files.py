@@ -116,14 +116,26 @@ def write_targets(targets: list[ProtoTarget], generate_pb2: bool = True, extra_a
                 init.write_text("", encoding="utf-8")
                 written.append(init)
         target.path.parent.mkdir(parents=True, exist_ok=True)
-        target.path.write_text(target.text, encoding="utf-8")
+        _write_if_changed(target.path, target.text.encode("utf-8"))
         written.append(target.path)
         files = outputs.get(id(target), {})
         known = generated_paths(target.relative_path)
         for relative in [*(path for path in known if path in files), *sorted(set(files) - set(known))]:
             destination = target.root.joinpath(*relative.parts)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(files[relative])
+            _write_if_changed(destination, files[relative])
             written.append(destination)
     importlib.invalidate_caches()
     return written
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Leave a file that already holds `data` untouched: a `--dev` server watching the tree
+    does not reload for a generateproto that changed nothing, and a process importing the
+    module meanwhile never reads a half-written file."""
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    path.write_bytes(data)

@@ -3,6 +3,7 @@ errors of declarations, protoc and the hook are command errors that write nothin
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from io import StringIO
 from pathlib import Path
@@ -65,6 +66,20 @@ def test_command_writes_compiles_and_imports_from_any_cwd(
         "Chat": (True, True),
         "Ping": (False, False),
     }
+
+
+def test_a_run_that_changes_nothing_rewrites_no_file(temp_app: TempApp) -> None:
+    """A `--dev` server watching the tree must not reload for it (nor a reader see a half-written file)."""
+    temp_app.handlers.SERVICES = [make_service("Thing", [{"name": "a", "type": "string"}], request_name="Req")]
+    first = run().splitlines()
+    for path in first:
+        os.utime(path, ns=(0, 0))  # a rewrite, however fast, would show
+    assert run().splitlines() == [path for path in first if not path.endswith("__init__.py")]  # listed when created
+    assert {path: Path(path).stat().st_mtime_ns for path in first} == dict.fromkeys(first, 0)
+    temp_app.handlers.SERVICES = [make_service("Thing", [{"name": "b", "type": "int32"}], request_name="Req")]
+    run()
+    changed = {path for path in first if Path(path).stat().st_mtime_ns != 0}
+    assert changed and all(path.endswith((".proto", "_pb2.py", "_pb2.pyi")) for path in changed), changed
 
 
 def test_regeneration_through_the_command_keeps_numbers(temp_app: TempApp) -> None:
