@@ -85,13 +85,22 @@ def check_message_name(name: object, where: str) -> str:
     return name
 
 
+# Control characters other than the tab, written as escapes in comments: protoc ends a file at
+# a NUL, even inside a comment, and reads what follows as declarations.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
+def _comment_line(text: str) -> str:
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text).rstrip()
+
+
 def _comment_lines(comment: object, where: str) -> tuple[str, ...]:
     if comment is None:
         return ()
     if isinstance(comment, str):
-        return tuple(line.rstrip() for line in comment.splitlines())
+        return tuple(_comment_line(line) for line in comment.splitlines())
     if isinstance(comment, (list, tuple)) and all(isinstance(line, str) for line in comment):
-        return tuple(part.rstrip() for line in comment for part in line.splitlines())
+        return tuple(_comment_line(part) for line in comment for part in line.splitlines())
     raise fail(where, f"'comment' must be a string or a list of strings, not {type(comment).__name__}")
 
 

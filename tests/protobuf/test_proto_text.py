@@ -73,6 +73,12 @@ def test_message_named_like_a_service_is_an_error() -> None:
 
 
 
+def test_control_characters_in_comments_are_written_as_escapes() -> None:
+    service = make_service("Thing", [{"name": "x", "type": "int32", "comment": "a\x00b\x9c\tc\x85d"}])
+    text = generate_one([service])
+    assert "    // a\\x00b\\x9c\tc\n    // d\n    int32 x = 1;" in text  # \x85 is a line break to Python
+
+
 # ---------------------------------------------------------------------- property
 
 
@@ -105,6 +111,7 @@ def test_random_declarations_either_fail_cleanly_or_compile() -> None:
     @given(FIELDS)
     @example([{"name": "x", "type": "Other", "cardinality": "repeated", "comment": "*/ //"}])
     @example([{"name": "x", "type": "int32"}, {"name": "X", "type": "int32"}, {"name": "_x", "type": "int32"}])
+    @example([{"name": "x", "type": "int32", "comment": "a\x00\x9cb\x85c"}])  # protoc stops at a NUL, even in a comment
     def generate(fields: list[dict]) -> None:
         service = make_service(
             "Thing", fields, response=[{"name": "v", "type": "int32"}], response_name="Other"
