@@ -32,9 +32,10 @@ lint: venv
 	$(PY) tests/imports_check.py
 	$(PY) -m mypy
 
-# The suite runs on 3 pytest-xdist workers (most tests wait on servers, so 3 fill 2 cores) (PYTEST_WORKERS=0: in one process). Byte-compiled
-# first: it starts ~150 server processes, which would otherwise each compile the project's
-# modules again where PYTHONDONTWRITEBYTECODE is set (as in CI's image).
+# The suite runs on 3 pytest-xdist workers: most tests wait on servers, so 3 fill 2 cores
+# (PYTEST_WORKERS=0: in one process). Byte-compiled first: it starts ~150 server processes,
+# which would otherwise each compile the project's modules again where PYTHONDONTWRITEBYTECODE
+# is set (as in CI's image).
 PYTEST_WORKERS ?= 3
 test: lint test-tools
 	$(PY) -m compileall -q hybrid_server django_socio_grpc tests example >/dev/null
