@@ -7,6 +7,7 @@ that stubs made with `stub()` add the server's side (exception, traceback) to a 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from hybrid_server.lifecycle import State
@@ -70,12 +71,23 @@ class LiveServer:
             return self.exit_code
         self.server.shutdown("test finished")
         self._thread.join(timeout)
+        self._wait_for_abandoned_work(timeout)
         if self._logging:
             self._logging = False
             SERVER_LOG.release()
         if self._thread.is_alive():
             raise LiveServerError(f"the server did not stop within {timeout:g}s")
         return self.exit_code
+
+    def _wait_for_abandoned_work(self, timeout: float) -> None:
+        """A `def` action past its deadline keeps its pool thread until it returns (threads cannot
+        be stopped): wait for it, bounded, so that what it still logs or writes belongs to this
+        server's test and not to the next one."""
+        backend = getattr(getattr(self.server, "grpc", None), "backend", None)
+        pool = getattr(backend, "executor", None)
+        deadline = time.monotonic() + timeout
+        while pool is not None and pool.running and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def __enter__(self) -> LiveServer:
         return self.start()
