@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/run.py [--quick] [--only SECTION[,SECTION...]] [--filter TEXT]
                                        [--client auto|h2load|python] [--output PATH] [--no-docs]
 
-Sections: unary, stream, http, blocking, startup, workers, reload, memory, connect, scale (see
+Sections: unary, stream, http, blocking, startup, workers, reload, memory, connect, scale, slowreader (see
 benchmarks/README.md). A full run takes ~15 minutes, `--quick` ~3 minutes (one short round per
 figure: a smoke test, not figures to quote). Results go to benchmarks/results/latest.json
 (rewritten after every section, so an interrupted run keeps what it measured), the tables also
@@ -97,6 +97,7 @@ def _sections() -> dict[str, tuple[str, Any]]:
     import memory
     import reload_latency
     import scale
+    import slow_reader
     import startup
     import workers
 
@@ -111,6 +112,7 @@ def _sections() -> dict[str, tuple[str, Any]]:
         "memory": ("8. Memory over sustained RPCs", memory),
         "connect": ("9. Connect unary over HTTP: hybrid vs connectrpc's generated app", connect_unary),
         "scale": ("10. Cost as the work grows: ratios to raw grpc.aio, and the peer", scale),
+        "slowreader": ("11. gRPC port: memory per connection when the client never reads", slow_reader),
     }
 
 

@@ -61,6 +61,8 @@ if os.environ.get("TESTPROJECT_LOG_OK"):
     GRPC_FRAMEWORK["IGNORE_LOG_FOR_ACTION"] = ["ProbeServiceController.SyncEcho"]
 if os.environ.get("TESTPROJECT_MAX_RPCS"):
     GRPC_FRAMEWORK["MAXIMUM_CONCURRENT_RPCS"] = int(os.environ["TESTPROJECT_MAX_RPCS"])
+if os.environ.get("TESTPROJECT_MAX_STREAMS"):  # benchmarks/slow_reader.py
+    GRPC_FRAMEWORK["SERVER_OPTIONS"] = [("grpc.max_concurrent_streams", int(os.environ["TESTPROJECT_MAX_STREAMS"]))]
 if os.environ.get("TESTPROJECT_TLS_DIR"):
     _tls = Path(os.environ["TESTPROJECT_TLS_DIR"])
     GRPC_FRAMEWORK["PRIVATE_KEY_CERTIFICATE_CHAIN_PAIRS_PATH"] = [(str(_tls / "server.key"), str(_tls / "server.crt"))]

@@ -4,6 +4,7 @@ import time
 from django_socio_grpc.decorators import grpc_action
 from django_socio_grpc.services import Service
 
+SIZED_STREAM = 64  # messages of a SizedStream
 MESSAGE = [{"name": "message", "type": "string"}, {"name": "count", "type": "int32"}, {"name": "seconds", "type": "double"}]
 
 
@@ -47,3 +48,20 @@ class BenchService(Service):
     def Block(self, request, context):
         time.sleep(request.seconds)
         return _message(message="done")
+
+    @bench_action()
+    async def Sized(self, request, context):
+        """A response of `count` bytes (benchmarks/slow_reader.py: clients that never read)."""
+        return _message(message="x" * request.count)
+
+    @bench_action(response_stream=True)
+    async def SizedStream(self, request, context):
+        """SIZED_STREAM messages of `count` bytes each."""
+        for index in range(SIZED_STREAM):
+            yield _message(message="x" * request.count, count=index)
+
+    @bench_action(response_stream=True)
+    def SyncSizedStream(self, request, context):
+        """SizedStream as a `def` generator."""
+        for index in range(SIZED_STREAM):
+            yield _message(message="x" * request.count, count=index)
