@@ -27,7 +27,7 @@ from django.utils.decorators import sync_and_async_middleware
 
 from django_socio_grpc.rpc.capacity import StreamWorkers, stream_workers
 from django_socio_grpc.rpc.errors import Aborted, mapped
-from django_socio_grpc.rpc.http import remember
+from django_socio_grpc.rpc.http import SNAPSHOT, remember
 from django_socio_grpc.settings import grpc_settings
 
 logger = logging.getLogger("django_socio_grpc.request")
@@ -83,7 +83,7 @@ class _AccessLog:
             exc_info = unlogged.origin if unlogged is not None else None
             # The extras django-socio-grpc documents (and Django's django.request has): the request
             # (the call, with its HttpRequest face) and the status.
-            logger.log(level, "gRPC %s %s %.1fms peer=%s%s", call.full_action, status.name, elapsed_ms, _peer(call.context),
+            logger.log(level, "gRPC %s %s %.1fms peer=%s%s", call.full_action, status.name, elapsed_ms, _peer_of(call),
                        note, exc_info=exc_info, extra={"request": call, "status_code": status})
             if unlogged is not None:
                 unlogged.logged = True
@@ -103,9 +103,14 @@ def _context_code(context: Any) -> grpc.StatusCode | None:
         return None
 
 
-def _peer(context: Any) -> str:
+def _peer_of(call: Any) -> str:
+    """The snapshot `remember()` took while the RPC was on, which a stream's line needs: once a
+    cancelled grpc.aio stream has died, its context's `peer()` crashes the process (grpc 1.85)."""
+    snapshot = call.__dict__.get(SNAPSHOT)
+    if snapshot is not None:
+        return snapshot[1] or "?"
     try:
-        return context.peer()
+        return call.context.peer()
     except Exception:
         return "?"
 
@@ -133,6 +138,7 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
                     raise
                 raise error from exc
             if call.response_stream:
+                remember(call)  # the line is written when the stream ends, maybe once the call died
                 call.on_stream_end(lambda error: log(call, started, error))
                 return response
             if log_ok or call.runtime.log_ok:
@@ -152,6 +158,7 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
                 raise
             raise error from exc
         if call.response_stream:
+            remember(call)  # the line is written when the stream ends, maybe once the call died
             call.on_stream_end(lambda error: log(call, started, error))
             return response
         log(call, started, None)

@@ -54,3 +54,26 @@ def test_first_sigint_lets_the_call_in_flight_finish(start_server, command, chan
     assert call.code() == grpc.StatusCode.OK
     assert server.wait(30) == 0
     assert not port_is_open(server.grpc_port)
+
+
+@pytest.mark.parametrize("action", ["SizedStream", "SyncSizedStream"])
+def test_a_client_leaving_streams_blocked_on_flow_control_does_not_kill_the_server(
+    start_server, command, channel_to, pb, action
+):
+    """Two 1 MiB-message server streams the client stops reading, then the client closes its
+    channel: grpc.aio's context must not be touched once such a call has died (its `peer()`
+    crashed the process, from the access log's line for the cancelled stream). A process is the
+    subject: a crash would take pytest with it in-process."""
+    from testapp.grpc import testapp_pb2, testapp_pb2_grpc
+
+    server = start_server(command, "127.0.0.1:0", "--access-log")
+    leaving = grpc.insecure_channel(server.grpc_target)
+    bench = testapp_pb2_grpc.BenchServiceControllerStub(leaving)
+    calls = [getattr(bench, action)(testapp_pb2.BenchMessage(count=1 << 20), timeout=60) for _ in range(2)]
+    assert [next(call).count for call in calls] == [0, 0]  # then not read: the server blocks on flow control
+    leaving.close()
+    server.wait_for(rf"{action} CANCELLED", count=2)  # both streams ended server-side and were logged
+    pb2, pb_grpc = pb
+    stub = pb_grpc.ProbeServiceControllerStub(channel_to(server))
+    assert stub.Echo(pb2.ProbeMessage(message="still here"), timeout=20).message == "still here"
+    assert server.returncode is None
