@@ -47,6 +47,28 @@ def is_sync_abort(exc: BaseException) -> bool:
     return type(exc) is Exception and not exc.args
 
 
+def failing_handler(details: str, aio: bool) -> Any:
+    """A method handler that fails its call with UNKNOWN and `details`."""
+    if aio:
+
+        async def fail(request: Any, context: Any) -> Any:
+            await context.abort(grpc.StatusCode.UNKNOWN, details)
+
+        return grpc.unary_unary_rpc_method_handler(fail)
+
+    def fail_sync(request: Any, context: Any) -> Any:
+        context.abort(grpc.StatusCode.UNKNOWN, details)
+
+    return grpc.unary_unary_rpc_method_handler(fail_sync)
+
+
+def failure_handler(exc: BaseException, what: str, aio: bool) -> Any:
+    """`exc` raised by `what` (code the app did not build, looking up a call's handler): logged with
+    its traceback; the call fails with UNKNOWN and the class name only outside DEBUG."""
+    logger.error("Exception in %s", what, exc_info=exc)
+    return failing_handler(client_details(exc), aio)
+
+
 def _failed(exc: BaseException) -> str:
     logger.error("Exception in a handler the app did not build", exc_info=exc)
     return client_details(exc)

@@ -6,10 +6,13 @@ instead of raising, and the handler that receives it ends the RPC with INVALID_A
 """
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
 import grpc
+
+from hybrid_server.containment import EscapedExit
 
 GUARDED_ATTRIBUTE = "_hybrid_guarded"
 
@@ -45,9 +48,31 @@ def guard_deserializer(deserializer: Callable[[bytes], Any] | None) -> Callable[
     def deserialize(data: bytes) -> Any:
         try:
             return deserializer(data)
-        except Exception:
+        except BaseException:  # a SystemExit too: what runs in grpc.aio's RPC task is contained here
             return UndecodableRequest(name)
 
     setattr(deserialize, GUARDED_ATTRIBUTE, True)
     deserialize.__wrapped__ = deserializer  # type: ignore[attr-defined]  # the message class for other codecs
     return deserialize
+
+
+# Serializers that run no Python code of anyone's (protobuf's C `SerializeToString`): left as they are.
+_NATIVE = (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodDescriptorType, types.WrapperDescriptorType)
+
+
+def guard_serializer(serializer: Callable[[Any], bytes] | None) -> Callable[[Any], bytes] | None:
+    """A response serializer written in Python raises `EscapedExit` instead of a `SystemExit` or
+    `KeyboardInterrupt` (grpc then fails that call like for any exception; see
+    `hybrid_server.containment`). protobuf's own are native code and stay as they are."""
+    if serializer is None or isinstance(serializer, _NATIVE) or getattr(serializer, GUARDED_ATTRIBUTE, False):
+        return serializer
+
+    def serialize(message: Any) -> bytes:
+        try:
+            return serializer(message)
+        except (SystemExit, KeyboardInterrupt) as exc:
+            raise EscapedExit(exc) from exc
+
+    setattr(serialize, GUARDED_ATTRIBUTE, True)
+    serialize.__wrapped__ = serializer  # type: ignore[attr-defined]
+    return serialize

@@ -6,6 +6,7 @@ name only (the message too with DEBUG), and the traceback goes to the server log
 """
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Callable
@@ -13,27 +14,13 @@ from typing import Any
 
 import grpc
 
-from hybrid_server.grpc.foreign import client_details, is_sync_abort, keep_markers
+from hybrid_server.grpc.foreign import client_details, failing_handler, is_sync_abort, keep_markers
 
 logger = logging.getLogger("hybrid_server.grpc")
 
 
 def _log(interceptor: Any, method: str, exc: BaseException) -> None:
     logger.error("Exception in interceptor %s for %s", type(interceptor).__qualname__, method, exc_info=exc)
-
-
-def _aio_failure(details: str) -> Any:
-    async def fail(request: Any, context: Any) -> Any:
-        await context.abort(grpc.StatusCode.UNKNOWN, details)
-
-    return grpc.unary_unary_rpc_method_handler(fail)
-
-
-def _sync_failure(details: str) -> Any:
-    def fail(request: Any, context: Any) -> Any:
-        context.abort(grpc.StatusCode.UNKNOWN, details)
-
-    return grpc.unary_unary_rpc_method_handler(fail)
 
 
 _KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
@@ -48,8 +35,15 @@ def _guard_handler(handler: Any, interceptor: Any, method: str, aio: bool) -> An
     return handler
 
 
+# What the behaviour an interceptor hands back may raise on its way out that is not a failure of
+# its own; anything else, BaseException included (grpc.aio's RPC task is not wrapped: see
+# hybrid_server.containment), fails the call.
+_AIO_PASSING: tuple[type[BaseException], ...] = (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit)
+_SYNC_PASSING: tuple[type[BaseException], ...] = (GeneratorExit,)
+
+
 def _guard_behaviour(behaviour: Callable[..., Any], interceptor: Any, method: str, aio: bool) -> Callable[..., Any]:
-    passing = (grpc.aio.AbortError,) if aio else ()
+    passing = _AIO_PASSING if aio else _SYNC_PASSING
     if inspect.iscoroutinefunction(behaviour):
 
         async def coroutine(request: Any, context: Any) -> Any:
@@ -57,7 +51,7 @@ def _guard_behaviour(behaviour: Callable[..., Any], interceptor: Any, method: st
                 return await behaviour(request, context)
             except passing:
                 raise
-            except Exception as exc:
+            except BaseException as exc:
                 _log(interceptor, method, exc)
                 await context.abort(grpc.StatusCode.UNKNOWN, client_details(exc))
 
@@ -70,7 +64,7 @@ def _guard_behaviour(behaviour: Callable[..., Any], interceptor: Any, method: st
                     yield item
             except passing:
                 raise
-            except Exception as exc:
+            except BaseException as exc:
                 _log(interceptor, method, exc)
                 await context.abort(grpc.StatusCode.UNKNOWN, client_details(exc))
 
@@ -79,7 +73,9 @@ def _guard_behaviour(behaviour: Callable[..., Any], interceptor: Any, method: st
     def function(request: Any, context: Any, *rest: Any) -> Any:
         try:
             result = behaviour(request, context, *rest)
-        except Exception as exc:
+        except passing:
+            raise
+        except BaseException as exc:
             if is_sync_abort(exc):
                 raise
             _log(interceptor, method, exc)
@@ -95,7 +91,9 @@ def _guard_behaviour(behaviour: Callable[..., Any], interceptor: Any, method: st
 def _guard_iterator(iterator: Any, context: Any, interceptor: Any, method: str) -> Any:
     try:
         yield from iterator
-    except Exception as exc:
+    except _SYNC_PASSING:
+        raise
+    except BaseException as exc:
         if is_sync_abort(exc):
             raise
         _log(interceptor, method, exc)
@@ -110,9 +108,11 @@ class GuardedAioInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         try:
             handler = await self.inner.intercept_service(continuation, handler_call_details)
-        except Exception as exc:
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
             _log(self.inner, method, exc)
-            return _aio_failure(client_details(exc))
+            return failing_handler(client_details(exc), aio=True)
         return _guard_handler(handler, self.inner, method, aio=True) if handler is not None else None
 
 
@@ -124,9 +124,9 @@ class GuardedSyncInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         try:
             handler = self.inner.intercept_service(continuation, handler_call_details)
-        except Exception as exc:
+        except BaseException as exc:
             _log(self.inner, method, exc)
-            return _sync_failure(client_details(exc))
+            return failing_handler(client_details(exc), aio=False)
         return _guard_handler(handler, self.inner, method, aio=False) if handler is not None else None
 
 

@@ -177,6 +177,8 @@ class GrpcSide:
         return self.backend.broken() if self.backend is not None else None
 
     async def terminated(self, timeout: float) -> bool:
+        """True once the server has terminated; False after `timeout` on a backend whose pieces
+        may die while it runs (`broken()`); grpc.aio's waits for its termination (no timer)."""
         assert self.backend is not None
         return await self.backend.terminated(timeout)
 
