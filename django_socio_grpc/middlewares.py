@@ -12,22 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
 
 import grpc
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.conf import settings
-from django.core import signals
 from django.db import close_old_connections
 from django.utils.decorators import sync_and_async_middleware
 
-from django_socio_grpc.rpc.capacity import StreamWorkers, stream_workers
+from django_socio_grpc.rpc.chain import async_dispatch
 from django_socio_grpc.rpc.errors import Aborted, mapped
 from django_socio_grpc.rpc.http import SNAPSHOT, remember
+from django_socio_grpc.rpc.orm import RpcThread, request_finished_in_thread, request_started_in_thread
+from django_socio_grpc.rpc.orm import register as register_router
 from django_socio_grpc.settings import grpc_settings
 
 logger = logging.getLogger("django_socio_grpc.request")
@@ -57,6 +55,21 @@ class _AccessLog:
         django-socio-grpc has it, "ServiceClass.Action"."""
         ignored = self.ignored
         return call.action in ignored or call.full_action in ignored or f"{call.service_class.__name__}.{call.action}" in ignored
+
+    def after(self, call: Any, started: float) -> None:
+        """The call's action returned: its line now, or when its response stream ends."""
+        if call.response_stream:
+            remember(call)  # the line is written when the stream ends, maybe once the call died
+            call.on_stream_end(lambda error: self(call, started, error))
+        elif self.log_ok or call.runtime.log_ok:
+            self(call, started, None)
+
+    def failed(self, call: Any, started: float, exc: BaseException) -> BaseException:
+        """The call failed with `exc`: its line; returns the final status to raise (`exc` itself
+        if final already)."""
+        error = mapped(exc)
+        self(call, started, error)
+        return error
 
     def __call__(self, call: Any, started: float, exc: BaseException | None) -> None:
         if exc is None and not (self.log_ok or call.runtime.log_ok):
@@ -125,24 +138,16 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
 
     if iscoroutinefunction(get_response):
 
-        log_ok = log.log_ok
-
         async def middleware(call: Any) -> Any:
             started = time.perf_counter()
             try:
                 response = await get_response(call)
             except BaseException as exc:
-                error = mapped(exc)
-                log(call, started, error)
+                error = log.failed(call, started, exc)
                 if error is exc:
                     raise
                 raise error from exc
-            if call.response_stream:
-                remember(call)  # the line is written when the stream ends, maybe once the call died
-                call.on_stream_end(lambda error: log(call, started, error))
-                return response
-            if log_ok or call.runtime.log_ok:
-                log(call, started, None)
+            log.after(call, started)
             return response
 
         return middleware
@@ -152,184 +157,101 @@ def log_requests_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any
         try:
             response = get_response(call)
         except BaseException as exc:
-            error = mapped(exc)
-            log(call, started, error)
+            error = log.failed(call, started, exc)
             if error is exc:
                 raise
             raise error from exc
-        if call.response_stream:
-            remember(call)  # the line is written when the stream ends, maybe once the call died
-            call.on_stream_end(lambda error: log(call, started, error))
-            return response
-        log(call, started, None)
+        log.after(call, started)
         return response
 
     return sync_middleware
 
 
-class _RpcThread(ThreadSensitiveContext, Executor):
-    """The thread that runs one `async def` RPC's thread-sensitive work (the async ORM).
-
-    It is the RPC's thread-sensitive context, as Django's ASGI handler gives each request one:
-    every `sync_to_async` call the RPC makes runs on one thread, as Django's connection handling
-    requires. That thread is borrowed from the engine's pool (`--max-workers`) on the first call
-    and given back when the RPC ends, so the pool bounds blocking ORM work of async actions as it
-    does for `def` actions; outside the engine it is a thread of its own. An RPC that never
-    touches the database borrows nothing and pays no thread hop.
-
-    It is a `ThreadSensitiveContext` entered the way `ThreadSensitiveContext(executor=...)` is
-    (context variable plus executor registration), without that method's thread-local juggling,
-    which only matters under an enclosing `async_to_sync` (never the case on the event loop)
-    and costs more than the rest of the RPC path.
-
-    A streaming RPC keeps its thread until the stream ends: with `workers` (`rpc.capacity`) the
-    thread is one of the stream workers, and its ORM calls wait (holding no thread) until one is
-    free, so idle streams cannot take the threads unary calls need.
-    """
-
-    def __init__(self, pool: Executor | None, workers: StreamWorkers | None = None) -> None:
-        super().__init__()
-        self._pool = pool
-        self._queue: queue.SimpleQueue[Any] | None = None
-        self._own_pool: Executor | None = None
-        self._left = False
-        self._workers = workers if pool is not None else None
-        self._waiting = False
-
-    def enter(self) -> None:
-        self._token = SyncToAsync.thread_sensitive_context.set(self)
-        SyncToAsync.context_to_thread_executor[self] = self
-
-    @property
-    def used(self) -> bool:
-        return self._queue is not None
-
-    async def finish(self) -> None:
-        """`request_finished` in the RPC's thread, if it had one; then give the thread back."""
-        try:
-            if self._queue is not None:
-                await asyncio.get_running_loop().run_in_executor(self, _request_finished)
-        finally:
-            self.leave()
-
-    def leave(self) -> None:
-        """Give the thread back, then leave the context; once, from any Context.
-
-        grpc.aio closes a cancelled (or expired) stream's generator from a task of its own, whose
-        Context is not the one `enter()` set the variable in: resetting the token there raises.
-        So the thread is released first, and the reset is only attempted (the Context it was
-        set in ends with the RPC's task anyway).
-        """
-        if self._left:
-            return
-        self._left = True
-        SyncToAsync.context_to_thread_executor.pop(self, None)
-        if self._waiting and self._workers is not None and self._workers.forget(self._granted):
-            self._waiting = False  # never started: nothing to give back
-        if self._queue is not None:
-            self._queue.put(None)
-        if self._own_pool is not None:
-            self._own_pool.shutdown(wait=False)
-        try:
-            SyncToAsync.thread_sensitive_context.reset(self._token)
-        except ValueError:  # "created in a different Context"
-            pass
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        future: Future = Future()
-        if self._queue is None:
-            self._queue = queue.SimpleQueue()
-            pool = self._pool
-            workers = self._workers
-            if pool is None:
-                pool = self._own_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grpc-rpc")
-                pool.submit(self._work, self._queue, None)
-            elif workers is None:
-                pool.submit(self._work, self._queue, None)
-            elif workers.take_or_wait(self._granted):
-                pool.submit(self._work, self._queue, workers)
-            else:
-                self._waiting = True  # the work queues up meanwhile
-        self._queue.put((future, fn, args, kwargs))
-        return future
-
-    def _granted(self) -> None:
-        """A stream worker was handed over (in the thread that gave it back): start."""
-        self._waiting = False
-        assert self._pool is not None and self._workers is not None
-        try:
-            self._pool.submit(self._work, self._queue, self._workers)
-        except RuntimeError:  # the pool has shut down: the server is gone
-            self._workers.give()
-
-    @staticmethod
-    def _work(work: queue.SimpleQueue[Any], workers: StreamWorkers | None) -> None:
-        try:
-            while (item := work.get()) is not None:
-                future, fn, args, kwargs = item
-                if future.set_running_or_notify_cancel():
-                    try:
-                        future.set_result(fn(*args, **kwargs))
-                    except BaseException as exc:
-                        future.set_exception(exc)
-        finally:
-            if workers is not None:
-                workers.give()
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        pass  # the RPC ends it, in finish()/leave()
-
-
-def _request_started() -> None:
-    signals.request_started.send(sender=None)
-
-
-def _request_finished() -> None:
-    signals.request_finished.send(sender=None)
-
-
 @sync_and_async_middleware
 def close_old_connections_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Sends `request_started` / `request_finished` in the thread that owns the connection."""
+    """Django's per-request database handling, in the thread that owns the connection: for `def`
+    actions `request_started` / `request_finished` around the RPC in its worker thread (not sent
+    where they could do nothing: see `rpc.orm`); for `async def` actions a thread-sensitive
+    context of the RPC's own (`rpc.orm`), whose thread is borrowed on the first ORM call and ends
+    with `request_finished`."""
     from asgiref.sync import iscoroutinefunction
 
     if iscoroutinefunction(get_response):
+        register_router()
+
         async def middleware(call: Any) -> Any:
             # The aio engine lends its pool; the thread-pool server's own pool must not be
             # borrowed by the async code its threads are waiting for (`Runtime.orm_pool`).
-            pool = call.runtime.orm_pool
-            rpc_thread = _RpcThread(pool, stream_workers(pool) if call.streaming and pool is not None else None)
+            rpc_thread = RpcThread(call.runtime.orm_pool, call.streaming)
             rpc_thread.enter()
             try:
                 response = await get_response(call)
             except BaseException:
                 await rpc_thread.finish()
                 raise
-            if call.response_stream:
-                call.on_stream_end(lambda error: rpc_thread.finish())
-                return response
-            if rpc_thread.used:
-                await rpc_thread.finish()
-            else:
-                rpc_thread.leave()
+            pending = rpc_thread.after(call)
+            if pending is not None:
+                await pending
             return response
 
         return middleware
 
     def sync_middleware(call: Any) -> Any:
-        _request_started()
+        request_started_in_thread()
         try:
             response = get_response(call)
         except BaseException:
-            _request_finished()
+            request_finished_in_thread()
             raise
         if call.response_stream:
-            call.on_stream_end(lambda error: _request_finished())
+            call.on_stream_end(lambda error: request_finished_in_thread())
             return response
-        _request_finished()
+        request_finished_in_thread()
         return response
 
     return sync_middleware
+
+
+@sync_and_async_middleware
+def log_requests_and_close_old_connections(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`log_requests_middleware` around `close_old_connections_middleware` (the default
+    GRPC_MIDDLEWARE), built from the same pieces: the chain uses it for that pair. For `async def`
+    actions it is one coroutine instead of two (and, innermost, calls the action's terminal
+    without the dispatcher's): a coroutine layer costs about as much as what these two do."""
+    from asgiref.sync import iscoroutinefunction
+
+    if not iscoroutinefunction(get_response):
+        return log_requests_middleware(close_old_connections_middleware(get_response))
+    register_router()
+    log = _AccessLog()
+    respond = None if get_response is async_dispatch else get_response
+
+    async def middleware(call: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            rpc_thread = RpcThread(call.runtime.orm_pool, call.streaming)
+            rpc_thread.enter()
+            try:
+                response = await (call.terminal(call) if respond is None else respond(call))
+            except BaseException:
+                await rpc_thread.finish()
+                raise
+            pending = rpc_thread.after(call)
+            if pending is not None:
+                await pending
+        except BaseException as exc:
+            error = log.failed(call, started, exc)
+            if error is exc:
+                raise
+            raise error from exc
+        log.after(call, started)
+        return response
+
+    return middleware
+
+
+# The chain builder puts the fused middleware in place of this adjacent pair (`rpc.chain`).
+log_requests_middleware.fuses_with = {close_old_connections_middleware: log_requests_and_close_old_connections}  # type: ignore[attr-defined]
 
 
 @sync_and_async_middleware
@@ -356,4 +278,7 @@ def locale_middleware(get_response: Callable[[Any], Any]) -> Callable[[Any], Any
     return sync_middleware
 
 
-__all__ = ["close_old_connections", "close_old_connections_middleware", "locale_middleware", "log_requests_middleware"]
+__all__ = [
+    "close_old_connections", "close_old_connections_middleware", "locale_middleware", "log_requests_and_close_old_connections",
+    "log_requests_middleware",
+]

@@ -37,8 +37,9 @@ def build_chain(is_async: bool) -> Handler:
     AuthenticationMiddleware, LocaleMiddleware...) get an HttpResponse face of the RPC's
     response (`rpc.http.adapt_django_middleware`)."""
     handler: Handler = async_dispatch if is_async else sync_dispatch
-    for path in reversed(list(grpc_settings.GRPC_MIDDLEWARE)):
-        factory = import_string(path) if isinstance(path, str) else path
+    factories = [import_string(path) if isinstance(path, str) else path for path in grpc_settings.GRPC_MIDDLEWARE]
+    factories = _fused(factories)
+    for factory in reversed(factories):
         if isinstance(factory, type) and issubclass(factory, MiddlewareMixin):
             handler = adapt_django_middleware(factory, handler, is_async)
             continue
@@ -53,6 +54,20 @@ def build_chain(is_async: bool) -> Handler:
         else:
             handler = factory(handler)
     return handler
+
+
+def _fused(factories: list[Any]) -> list[Any]:
+    """Adjacent factories that offer a fused form of themselves (`first.fuses_with[second]`: the
+    default pair of `django_socio_grpc.middlewares`) replaced by it."""
+    out: list[Any] = []
+    for factory in factories:
+        fuses_with = getattr(out[-1], "fuses_with", None) if out else None
+        fused = fuses_with.get(factory) if isinstance(fuses_with, dict) else None
+        if fused is not None:
+            out[-1] = fused
+        else:
+            out.append(factory)
+    return out
 
 
 def entry_point(chain: Handler, terminal: Handler) -> Handler:

@@ -34,6 +34,7 @@ from django_socio_grpc.settings import grpc_settings
 BUILT_IN = frozenset({
     "django_socio_grpc.middlewares.log_requests_middleware",
     "django_socio_grpc.middlewares.close_old_connections_middleware",
+    "django_socio_grpc.middlewares.log_requests_and_close_old_connections",
 })
 
 
