@@ -232,7 +232,12 @@ def log_requests_and_close_old_connections(get_response: Callable[[Any], Any]) -
             rpc_thread = RpcThread(call.runtime.orm_pool, call.streaming)
             rpc_thread.enter()
             try:
-                response = await (call.terminal(call) if respond is None else respond(call))
+                if respond is not None:
+                    response = await respond(call)
+                elif call.direct:  # errors are mapped below, as the terminal would
+                    response = await getattr(call.service, call.action)(call.request, call.context)
+                else:
+                    response = await call.terminal(call)
             except BaseException:
                 await rpc_thread.finish()
                 raise

@@ -14,6 +14,8 @@ from django_socio_grpc.rpc.http import CallContext, face_of, needs_context_proxy
 from hybrid_server.grpc.guard import UndecodableRequest
 from hybrid_server.grpc.runtime import Runtime
 
+DIRECT = "direct"  # set (True) on a terminal that only awaits the action: see `terminals.async_terminal`
+
 StreamEnd = Callable[[BaseException | None], Any]
 
 
@@ -23,8 +25,8 @@ class Binding:
     face or set attributes on it through `request.context`)."""
 
     __slots__ = (
-        "action", "controller", "initkwargs", "proxy_context", "response_stream", "runtime", "service_class", "streaming",
-        "terminal", "where",
+        "action", "controller", "direct", "initkwargs", "proxy_context", "response_stream", "runtime", "service_class",
+        "streaming", "terminal", "where",
     )
 
     def __init__(
@@ -43,6 +45,9 @@ class Binding:
         self.action = action
         self.response_stream = response_stream
         self.terminal = terminal
+        # The terminal only awaits the action (no hooks; `terminals.DIRECT`): a middleware that maps
+        # errors itself may await the action directly, one coroutine less.
+        self.direct = getattr(terminal, DIRECT, False)
         self.runtime = runtime
         self.controller = service_class.get_controller_name()
         self.where = f"{self.controller}.{action}"
@@ -62,8 +67,8 @@ class RpcCall:
     """
 
     __slots__ = (
-        "__dict__", "action", "context", "request", "response_stream", "runtime", "service", "service_class", "stream_end",
-        "streaming", "terminal",
+        "__dict__", "action", "context", "direct", "request", "response_stream", "runtime", "service", "service_class",
+        "stream_end", "streaming", "terminal",
     )
 
     def __init__(self, binding: Binding, request: Any, context: Any) -> None:
@@ -83,6 +88,7 @@ class RpcCall:
         self.response_stream = binding.response_stream
         self.streaming = binding.streaming  # a request or a response stream (or both)
         self.terminal = binding.terminal
+        self.direct = binding.direct
         self.runtime = binding.runtime
         self.stream_end: list[StreamEnd] | None = None
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from django_socio_grpc.rpc.bridges import coroutine_runner
-from django_socio_grpc.rpc.call import RpcCall
+from django_socio_grpc.rpc.call import DIRECT, RpcCall
 from django_socio_grpc.rpc.errors import FINAL, map_exception, passes
 from hybrid_server.grpc.runtime import Runtime
 
@@ -69,6 +69,8 @@ def async_terminal(cls: type, action: str, response_stream: bool) -> Callable[[R
                 raise map_exception(exc) from exc
             return response
 
+        if not before and not after:
+            setattr(run_unary, DIRECT, True)
         return run_unary
 
     async def run_stream(call: RpcCall) -> AsyncIterator[Any]:

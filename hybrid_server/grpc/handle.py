@@ -9,7 +9,9 @@ recorded, so health, reflection, the banner and other transports know every serv
 On grpc.aio, methods are served through generic handlers only: its server keeps one pending
 "request call" per registered method and waits on all of them (`asyncio.wait`) for every RPC
 it accepts, a cost that grows with the number of methods (~30 in the test project: about 5% of
-an Echo's time); with generic handlers alone it waits on one. The thread-pool server's cost
+an Echo's time); with generic handlers alone it waits on one. And since it asks generic handlers
+one by one, every service's methods go into one table (`_MethodTable`): one lookup per RPC
+whatever the number of services. The thread-pool server's cost
 does not depend on it: it keeps grpc's registered methods.
 """
 from __future__ import annotations
@@ -60,6 +62,7 @@ class ServerHandle:
         self._given: dict[str, Any] = {}  # path -> the handler as the hook gave it (adopted once)
         self._generic_paths: set[str] = set()  # served through a generic handler given to the server
         self._register_methods = runtime.backend != AIO
+        self._table = _MethodTable() if runtime.backend == AIO else None
         self.methods: dict[str, MethodRecord] = {}
         self.services: list[str] = []  # full names, in the order they were added
         self._generic: list[Any] = []
@@ -73,11 +76,24 @@ class ServerHandle:
             handlers = getattr(generic, "_method_handlers", None)
             if isinstance(service, str) and isinstance(handlers, dict):
                 self._generic_paths.update(self._adopt(service, handlers))
+                if self._table is not None:  # grpc.aio: into the one table
+                    self._add_to_table(handlers)
+                    continue
             else:
                 generic = _GuardedGenericHandler(generic, self.runtime, self.limit, self.metrics)
                 self._generic.append(generic)
             adopted.append(generic)
-        self._server.add_generic_rpc_handlers(tuple(adopted))
+        if adopted:
+            self._server.add_generic_rpc_handlers(tuple(adopted))
+
+    def _add_to_table(self, handlers: dict[str, Any]) -> None:
+        """grpc.aio asks each generic handler in turn, a call per service until one has the method:
+        every service's methods go into one table, given to grpc where the first one was."""
+        assert self._table is not None
+        if not self._table.handlers:
+            self._server.add_generic_rpc_handlers((self._table,))
+        for path, handler in handlers.items():
+            self._table.handlers.setdefault(path, handler)  # the first wins, as with grpc's own order
 
     def add_registered_method_handlers(self, service_name: str, method_handlers: dict[str, Any]) -> None:
         paths = self._adopt(service_name, method_handlers)
@@ -91,7 +107,7 @@ class ServerHandle:
         if missing:
             generic = grpc.method_handlers_generic_handler(service_name, missing)
             self._generic_paths.update(paths)
-            self._server.add_generic_rpc_handlers((generic,))
+            self._add_to_table(generic._method_handlers)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._server, name)
@@ -150,6 +166,16 @@ def _kind(handler: Any) -> str | None:
         if getattr(handler, kind, None) is not None:
             return kind
     return None
+
+
+class _MethodTable(grpc.GenericRpcHandler):
+    """Every method added through grpc's generated code, by path: one lookup per RPC."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Any] = {}
+
+    def service(self, handler_call_details: Any) -> Any:
+        return self.handlers.get(handler_call_details.method)
 
 
 class _GuardedGenericHandler(grpc.GenericRpcHandler):

@@ -13,10 +13,15 @@ def bench_action(**extra):
                        **extra)
 
 
-def _message(**fields):
-    from testapp.grpc import testapp_pb2
+_BENCH_MESSAGE = []  # the generated class, imported on first use (the stubs may not exist at import)
 
-    return testapp_pb2.BenchMessage(**fields)
+
+def _message(**fields):
+    if not _BENCH_MESSAGE:
+        from testapp.grpc import testapp_pb2
+
+        _BENCH_MESSAGE.append(testapp_pb2.BenchMessage)
+    return _BENCH_MESSAGE[0](**fields)
 
 
 class BenchService(Service):
