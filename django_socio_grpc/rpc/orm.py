@@ -56,6 +56,7 @@ class _Router(ThreadSensitiveContext, Executor):
 
 
 ROUTER = _Router()
+_SENSITIVE = SyncToAsync.thread_sensitive_context  # asgiref's variable
 
 
 def register() -> None:
@@ -73,19 +74,22 @@ class RpcThread:
 
     __slots__ = ("_left", "_orphans", "_own_pool", "_pool", "_queue", "_streaming", "_tokens", "_waiting", "_workers")
 
-    def __init__(self, pool: Executor | None, streaming: bool = False) -> None:
+    def __init__(self, pool: Executor | None, streaming: bool = False, enter: bool = False) -> None:
         self._pool = pool
         self._streaming = streaming and pool is not None
         self._queue: queue.SimpleQueue[Any] | None = None
         self._left = False
-        self._tokens: tuple[Any, Any] | None = None
         self._waiting = False
         self._workers: StreamWorkers | None = None
         self._own_pool: Executor | None = None
         self._orphans: Executor | None = None
+        # `enter`: enter() now (one call less on every RPC)
+        self._tokens: tuple[Any, Any] | None = (
+            (_SENSITIVE.set(ROUTER), _CURRENT.set(self)) if enter else None
+        )
 
     def enter(self) -> None:
-        self._tokens = (SyncToAsync.thread_sensitive_context.set(ROUTER), _CURRENT.set(self))
+        self._tokens = (_SENSITIVE.set(ROUTER), _CURRENT.set(self))
 
     @property
     def used(self) -> bool:
@@ -129,7 +133,7 @@ class RpcThread:
                 self._own_pool.shutdown(wait=False)
         if self._tokens is not None:
             try:
-                SyncToAsync.thread_sensitive_context.reset(self._tokens[0])
+                _SENSITIVE.reset(self._tokens[0])
                 _CURRENT.reset(self._tokens[1])
             except ValueError:  # "created in a different Context"
                 pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django_socio_grpc.decorators import GRPC_ACTION_ATTR, ActionSpec
+from django_socio_grpc.rpc.call import PLAIN_INIT
 from django_socio_grpc.rpc.servicer import build_servicer
 from django_socio_grpc.rpc.terminals import default_hook, is_async_callable
 
@@ -26,6 +27,8 @@ class Service:
     def __init__(self, **kwargs: Any) -> None:
         for key, value in kwargs.items():
             setattr(self, key, value)
+
+    setattr(__init__, PLAIN_INIT, True)  # without initkwargs, a call's Service is only allocated (rpc.call)
 
     @classmethod
     def get_service_name(cls) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Backend = Literal["aio", "threads"]
@@ -28,16 +28,14 @@ class Runtime:
     executor: Executor | None = None
     bridge_loop: asyncio.AbstractEventLoop | None = None
     log_ok: bool = False  # log successful calls too (--access-log, on with --dev)
+    # Where an `async def` RPC may borrow a thread for its ORM calls: the aio backend lends its
+    # pool; the thread-pool server's own pool must not be borrowed by the async code its threads
+    # are waiting for (None: a thread of the RPC's own). An attribute: it is read on every RPC.
+    orm_pool: Executor | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "orm_pool", self.executor if self.backend == AIO else None)
 
     @property
     def is_aio(self) -> bool:
         return self.backend == AIO
-
-    @property
-    def orm_pool(self) -> Executor | None:
-        """Where an `async def` RPC may borrow a thread for its ORM calls.
-
-        The aio backend lends its pool; the thread-pool server's own pool must not be borrowed
-        by the async code its threads are waiting for (None: a thread of the RPC's own).
-        """
-        return self.executor if self.backend == AIO else None

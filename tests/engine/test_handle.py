@@ -157,3 +157,41 @@ def test_guarded_services_still_serve(channel):
     _call_raw(channel, f"/{HEALTH}/Check")
     stub = health_pb2_grpc.HealthStub(channel)
     assert stub.Check(health_pb2.HealthCheckRequest(service=ITEM), timeout=DEADLINE).status == SERVING
+
+
+# --------------------------------------------------------------------------- one table on grpc.aio
+
+
+class _Recording:
+    """A real grpc.aio server, with what the handle gives it recorded."""
+
+    def __init__(self, server):
+        self.server = server
+        self.given = []
+
+    def add_generic_rpc_handlers(self, handlers):
+        self.given.extend(handlers)
+        self.server.add_generic_rpc_handlers(handlers)
+
+    def __getattr__(self, name):
+        return getattr(self.server, name)
+
+
+class _Details:
+    def __init__(self, method):
+        self.method = method
+
+
+def test_on_grpc_aio_every_generated_service_goes_into_one_generic_handler(pb):
+    """grpc.aio asks its generic handlers one by one: however many services, an RPC costs one lookup.
+    A hand-written generic handler stays one of its own, after the table it was added after."""
+    from hybrid_server.grpc.handle import ServerHandle
+    from hybrid_server.grpc.runtime import Runtime
+
+    recording = _Recording(grpc.aio.server())
+    direct_hook(ServerHandle(recording, Runtime("aio")))
+    table, custom = recording.given  # ProbeService (registry), ItemController (generated code), CustomHandler
+    assert table.service(_Details(f"/{PROBE}/Echo")) is not None
+    assert table.service(_Details(f"/{ITEM}/Retrieve")) is not None
+    assert table.service(_Details(CUSTOM)) is None
+    assert custom.service(_Details(CUSTOM)) is not None

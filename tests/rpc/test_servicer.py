@@ -10,7 +10,9 @@ from typing import Any
 import grpc
 import pytest
 
+from django_socio_grpc.decorators import grpc_action
 from django_socio_grpc.exceptions import RegistrationError
+from django_socio_grpc.services import Service
 from django_socio_grpc.utils.servicer_register import AppHandlerRegistry
 from hybrid_server.grpc.handle import ServerHandle
 from hybrid_server.grpc.runtime import Runtime
@@ -229,3 +231,46 @@ def test_registry_wires_through_the_handle_once_per_server(pb, bridge_loop):
         AppHandlerRegistry("testapp", first).register("ProbeService")
     AppHandlerRegistry("testapp", second).register("ProbeService")  # another server: fine
     assert second.services == ["testproject.testapp.ProbeServiceController"]
+
+
+# --------------------------------------------------------------------------- the fresh Service
+
+
+class _Greeting(Service):
+    prefix = "class"
+
+    @grpc_action(request=[{"name": "message", "type": "string"}], response=[{"name": "message", "type": "string"}])
+    async def Say(self, request, context):
+        return self.reply(message=f"{self.prefix}:{getattr(self, 'made', '-')}:{request.message}")
+
+    def reply(self, **fields):
+        return type(self.request)(**fields)
+
+
+class _OwnInit(_Greeting):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.made = "init"
+
+
+@pytest.mark.parametrize(("service_class", "initkwargs", "expected"), [
+    (_Greeting, {}, "class:-:hi"),  # the base __init__, nothing to set: only allocated
+    (_Greeting, {"prefix": "kw"}, "kw:-:hi"),  # initkwargs are set on every call's Service
+    (_OwnInit, {}, "class:init:hi"),  # a Service's own __init__ runs for every call
+])
+def test_every_rpc_gets_a_fresh_service_made_as_declared(pb, service_class, initkwargs, expected):
+    msg = pb[0].ProbeMessage
+
+    async def main() -> list[str]:
+        server = grpc.aio.server()
+        add_service(server, "test.Greeting", service_class, **initkwargs)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                say = Client(channel, {"test.Greeting": service_class})("test.Greeting", "Say")
+                return [(await say(msg(message="hi"), timeout=TIMEOUT)).message for _ in range(2)]
+        finally:
+            await server.stop(None)
+
+    assert asyncio.run(main()) == [expected, expected]
