@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from time import perf_counter
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 import grpc

@@ -6,8 +6,8 @@ servicer is bound); `RpcCall` is one RPC: a fresh Service instance, the request,
 from __future__ import annotations
 
 import inspect
-from functools import partial
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from typing import Any
 
 from django_socio_grpc.rpc.errors import FINAL, map_exception, passes, rejected
