@@ -41,13 +41,15 @@ RESULTS = BENCH_DIR / "results"
 @dataclass
 class Settings:
     warmup: float = 0.5
-    unary_duration: float = 2.0  # s per run at 64 in flight
-    unary_rounds: int = 5
-    latency_duration: float = 1.5  # s per run at 1 in flight
-    latency_rounds: int = 3
+    # Many short runs rather than a few long ones: on a shared machine a run's own ratio to the
+    # reference runs around it strays by ±8%, so the median needs a dozen of them to settle within ~2%.
+    unary_duration: float = 1.5  # s per run at 64 in flight
+    unary_rounds: int = 12
+    latency_duration: float = 1.0  # s per run at 1 in flight
+    latency_rounds: int = 9
     stream_count: int = 20000  # messages per streaming call (server, client, bidi)
     stream_calls: int = 2  # sequential calls per run
-    stream_rounds: int = 4
+    stream_rounds: int = 7
     http_duration: float = 2.0
     http_rounds: int = 5
     http_conns: int = 16
