@@ -3,13 +3,13 @@ what a kubelet `httpGet` probe can reach when the HTTP side requires client cert
 import ssl
 import subprocess
 import threading
-import time
 
 import httpx
 import pytest
 
 from hybrid_server.lifecycle import State
 from hybrid_server.testing import LiveServer
+from tests.waiting import wait_until
 
 
 def _openssl(*args, cwd):
@@ -55,10 +55,7 @@ def test_probe_listener_follows_the_drain(pb):
     assert httpx.get(f"{probes}/readyz", timeout=10).status_code == 200
     stopping = threading.Thread(target=server.stop)
     stopping.start()
-    deadline = time.monotonic() + 10
-    while server.state is not State.DRAINING:
-        assert time.monotonic() < deadline, "the server never began draining"
-        time.sleep(0.01)
+    wait_until(lambda: server.state is State.DRAINING, "the server draining", timeout=10)
     assert httpx.get(f"{probes}/readyz", timeout=10).status_code == 503  # draining, still answering
     server.server.force()  # skip the rest of the delay
     stopping.join(20)

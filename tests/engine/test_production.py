@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-import time
 
 import anyio
 import grpc
@@ -21,6 +20,7 @@ from hybrid_server import EXIT_FAILURE, EXIT_FORCED, Options
 from hybrid_server.server import HybridServer
 from hybrid_server.testing import LiveServer
 from tests.engine.support import BACKENDS, DEADLINE, ITEM, PROBE, force, status_of
+from tests.waiting import wait_until
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -165,13 +165,14 @@ def test_tls_for_grpc_and_http(live, backend, tls_dir, pb, capsys):
 
 def _banner(capsys) -> str:
     """The banner, printed just after the server reports SERVING: wait for its last line."""
-    out = ""
-    deadline = time.monotonic() + DEADLINE
-    while "Quit with CONTROL-C." not in out:
-        assert time.monotonic() < deadline, f"no banner: {out!r}"
-        time.sleep(0.005)
-        out += capsys.readouterr().out
-    return out
+    out = [""]
+
+    def read() -> bool:
+        out[0] += capsys.readouterr().out
+        return "Quit with CONTROL-C." in out[0]
+
+    wait_until(read, "the banner", timeout=DEADLINE, interval=0.005)
+    return out[0]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

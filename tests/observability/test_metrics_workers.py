@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import grpc
 
 from tests.observability.conftest import client, scrape
+from tests.waiting import wait_until
 
 
 def _calls_on_both_workers(server, pb) -> tuple[int, set[int]]:
@@ -50,10 +50,7 @@ def test_every_scrape_returns_the_sum_of_the_workers(start_server, pb, tmp_path)
         assert {labels["pid"] for labels in metrics.labelled("process_resident_memory_bytes")} == {str(p) for p in workers}
     assert client().get(f"{server.http_url}/hello/").status_code == 200
     # Counted once the response is out: seen before the kill (that worker may be the victim).
-    deadline = time.monotonic() + 20
-    while _page(scrape(url, headers={"connection": "close"})) != 1:
-        assert time.monotonic() < deadline, "the page view was never counted"
-        time.sleep(0.02)
+    wait_until(lambda: _page(scrape(url, headers={"connection": "close"})) == 1, "the page view counted", interval=0.02)
 
     # A worker killed: its calls still count, its gauges go, its replacement's figures come.
     victim = min(workers)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 
 import grpc
 import pytest
@@ -16,6 +15,7 @@ from django.test import override_settings
 
 from hybrid_server.settings import grpc_settings
 from hybrid_server.testing import LiveServer
+from tests.waiting import wait_until
 
 LOGGER = "django_socio_grpc.request"
 DEADLINE = 20.0
@@ -42,13 +42,12 @@ def stub(served, pb):
 def _lines(caplog, count: int) -> list[logging.LogRecord]:
     """The records of the access log, once `count` have arrived: the server writes them in its
     own threads, sometimes after the client has its status. Fails the test after DEADLINE."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        records = [record for record in caplog.records if record.name == LOGGER]
-        if len(records) >= count:
-            return records
-        assert time.monotonic() < deadline, [record.getMessage() for record in records]
-        time.sleep(0.005)
+    def records() -> list[logging.LogRecord]:
+        return [record for record in caplog.records if record.name == LOGGER]
+
+    wait_until(lambda: len(records()) >= count, f"{count} access-log lines (have {[r.getMessage() for r in records()]})",
+               timeout=DEADLINE, interval=0.005)
+    return records()
 
 
 def test_one_line_per_rpc(stub, pb, caplog):

@@ -11,7 +11,6 @@ until the test creates their marker file; `_Holds.running` counts those still ru
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from hypothesis import strategies as st
 
 from django_socio_grpc.decorators import GRPC_ACTION_ATTR, ActionSpec, grpc_action
 from hybrid_server.testing import LiveServer
+from tests.waiting import wait_until
 
 SERVICE = "testproject.testapp.ProbeServiceController"
 WORKERS = 8
@@ -70,12 +70,6 @@ def running_holds() -> int:
     return _Holds.running
 
 
-def wait_until(check: Any, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g}s")
-        time.sleep(0.01)
 
 
 def assert_still_answers(stub: Any, pb: Any, tag: str = "alive") -> None:

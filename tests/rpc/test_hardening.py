@@ -19,7 +19,6 @@ import logging
 import queue
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,6 +33,7 @@ from django_socio_grpc.services import Service
 from hybrid_server.testing import LiveServer
 from tests.rpc.conftest import BACKENDS, Client, RequestLog, add_service
 from tests.rpc.services import action, msg
+from tests.waiting import wait_until
 
 # The server's pool threads keep the connections the ORM tests opened: every test may touch them.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -361,12 +361,6 @@ def rpc_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name.startswith("grpc-rpc")]
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g}s")
-        time.sleep(0.01)
 
 
 def assert_capacity_intact(client: Client, backend: str) -> None:
