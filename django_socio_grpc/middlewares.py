@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from time import perf_counter
 from typing import Any
 
 import grpc
@@ -184,7 +183,6 @@ def close_old_connections_middleware(get_response: Callable[[Any], Any]) -> Call
             # The aio engine lends its pool; the thread-pool server's own pool must not be
             # borrowed by the async code its threads are waiting for (`Runtime.orm_pool`).
             rpc_thread = RpcThread(call.runtime.orm_pool, call.streaming)
-            rpc_thread.enter()
             try:
                 response = await get_response(call)
             except BaseException:
@@ -227,13 +225,10 @@ def log_requests_and_close_old_connections(get_response: Callable[[Any], Any]) -
     log = _AccessLog()
     respond = None if get_response is async_dispatch else get_response
 
-    log_ok = log.log_ok
-
     async def middleware(call: Any) -> Any:
-        # The bodies of the two middlewares, inlined: this runs on every RPC.
-        started = perf_counter()
+        started = time.perf_counter()
         try:
-            rpc_thread = RpcThread(call.runtime.orm_pool, call.streaming, enter=True)
+            rpc_thread = RpcThread(call.runtime.orm_pool, call.streaming)
             try:
                 if respond is not None:
                     response = await respond(call)
@@ -244,19 +239,15 @@ def log_requests_and_close_old_connections(get_response: Callable[[Any], Any]) -
             except BaseException:
                 await rpc_thread.finish()
                 raise
-            if call.response_stream:
-                call.on_stream_end(lambda error: rpc_thread.finish())
-            elif rpc_thread.used:
-                await rpc_thread.finish()
-            else:
-                rpc_thread.leave()
+            pending = rpc_thread.after(call)
+            if pending is not None:
+                await pending
         except BaseException as exc:
             error = log.failed(call, started, exc)
             if error is exc:
                 raise
             raise error from exc
-        if call.response_stream or log_ok or call.runtime.log_ok:
-            log.after(call, started)
+        log.after(call, started)
         return response
 
     return middleware

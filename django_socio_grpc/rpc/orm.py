@@ -74,7 +74,7 @@ class RpcThread:
 
     __slots__ = ("_left", "_orphans", "_own_pool", "_pool", "_queue", "_streaming", "_tokens", "_waiting", "_workers")
 
-    def __init__(self, pool: Executor | None, streaming: bool = False, enter: bool = False) -> None:
+    def __init__(self, pool: Executor | None, streaming: bool = False) -> None:
         self._pool = pool
         self._streaming = streaming and pool is not None
         self._queue: queue.SimpleQueue[Any] | None = None
@@ -83,12 +83,8 @@ class RpcThread:
         self._workers: StreamWorkers | None = None
         self._own_pool: Executor | None = None
         self._orphans: Executor | None = None
-        # `enter`: enter() now (one call less on every RPC)
-        self._tokens: tuple[Any, Any] | None = (
-            (_SENSITIVE.set(ROUTER), _CURRENT.set(self)) if enter else None
-        )
-
-    def enter(self) -> None:
+        # Made when the RPC starts: the current context's RPC thread from now on (asgiref's
+        # variable and ours); `leave()` resets both.
         self._tokens = (_SENSITIVE.set(ROUTER), _CURRENT.set(self))
 
     @property
@@ -118,9 +114,9 @@ class RpcThread:
         """Give the thread back, then leave the context; once, from any Context.
 
         grpc.aio closes a cancelled (or expired) stream's generator from a task of its own, whose
-        Context is not the one `enter()` set the variables in: resetting the tokens there raises.
-        So the thread is released first, and the reset is only attempted (the Context they were
-        set in ends with the RPC's task anyway).
+        Context is not the one the RpcThread was made in: resetting the tokens there raises. So
+        the thread is released first, and the reset is only attempted (the Context they were set
+        in ends with the RPC's task anyway).
         """
         if self._left:
             return
@@ -131,12 +127,11 @@ class RpcThread:
             self._queue.put(None)
             if self._own_pool is not None:
                 self._own_pool.shutdown(wait=False)
-        if self._tokens is not None:
-            try:
-                _SENSITIVE.reset(self._tokens[0])
-                _CURRENT.reset(self._tokens[1])
-            except ValueError:  # "created in a different Context"
-                pass
+        try:
+            _SENSITIVE.reset(self._tokens[0])
+            _CURRENT.reset(self._tokens[1])
+        except ValueError:  # "created in a different Context"
+            pass
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         if self._left:  # a task the RPC started outlived it: a thread of its own, as asgiref gives it

@@ -90,7 +90,8 @@ class ServerHandle:
         """grpc.aio asks each generic handler in turn, a call per service until one has the method:
         every service's methods go into one table, given to grpc where the first one was."""
         assert self._table is not None
-        if not self._table.handlers:
+        if not self._table.given:
+            self._table.given = True
             self._server.add_generic_rpc_handlers((self._table,))
         for path, handler in handlers.items():
             self._table.handlers.setdefault(path, handler)  # the first wins, as with grpc's own order
@@ -173,6 +174,7 @@ class _MethodTable(grpc.GenericRpcHandler):
 
     def __init__(self) -> None:
         self.handlers: dict[str, Any] = {}
+        self.given = False  # to the server, once
 
     def service(self, handler_call_details: Any) -> Any:
         return self.handlers.get(handler_call_details.method)

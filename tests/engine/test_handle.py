@@ -8,6 +8,8 @@ called directly, and a hand-written `grpc.GenericRpcHandler`.
 """
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -188,9 +190,12 @@ def test_on_grpc_aio_every_generated_service_goes_into_one_generic_handler(pb):
     from hybrid_server.grpc.handle import ServerHandle
     from hybrid_server.grpc.runtime import Runtime
 
-    recording = _Recording(grpc.aio.server())
-    direct_hook(ServerHandle(recording, Runtime("aio")))
-    table, custom = recording.given  # ProbeService (registry), ItemController (generated code), CustomHandler
+    async def given() -> list:
+        recording = _Recording(grpc.aio.server())  # made on a running loop, as the engine makes it
+        direct_hook(ServerHandle(recording, Runtime("aio")))
+        return recording.given
+
+    table, custom = asyncio.run(given())  # ProbeService (registry), ItemController (generated code), CustomHandler
     assert table.service(_Details(f"/{PROBE}/Echo")) is not None
     assert table.service(_Details(f"/{ITEM}/Retrieve")) is not None
     assert table.service(_Details(CUSTOM)) is None
