@@ -2,11 +2,12 @@
 
 A start (Django's set-up, the system checks, the hook, grpc) allocates ~65k long-lived objects;
 the automatic full collection that this triggers on the way cost 20-40 ms of the start on the
-benchmark machine, and found a few dozen objects to free. So from `run()` on, the oldest
-generation is not collected automatically (the young ones still are: start-up garbage is still
-freed); once serving, `settle()` collects the young generations, freezes what is left (it lives
-as long as the process: collections triggered by per-call garbage then skip it) and restores the
-thresholds. Standard library only.
+benchmark machine, and found a few dozen objects to free. So from `run()` on (from the import of
+the `django_socio_grpc` app when `manage.py grpcrunaioserver|grpcrunserver` runs: Django's set-up
+is start-up too, and it is where that collection fell), the oldest generation is not collected
+automatically (the young ones still are: start-up garbage is still freed); once serving,
+`settle()` collects the young generations, freezes what is left (it lives as long as the process:
+collections triggered by per-call garbage then skip it) and restores the thresholds. Standard library only.
 """
 from __future__ import annotations
 
