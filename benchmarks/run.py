@@ -55,7 +55,7 @@ class Settings:
     http_conns: int = 16
     block_workers: tuple[int, ...] = (1, 4, 8)
     block_runs: int = 3
-    startup_runs: int = 5
+    startup_runs: int = 11  # a start wanders by +-15% on a 2-core machine; 5 left the median +-5% off
     rss_runs: int = 2
     rss_grpc_calls: int = 20000  # Echo calls before reading VmRSS
     rss_http_calls: int = 4000  # GET /hello/ before reading VmRSS (Django's HTTP path is ~5x slower)
