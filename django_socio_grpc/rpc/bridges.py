@@ -32,6 +32,14 @@ class _Gone(Aborted):
         super().__init__(grpc.StatusCode.UNAVAILABLE, "the server is stopping")
 
 
+def _given_up(loop: asyncio.AbstractEventLoop | None) -> Aborted:
+    """Why a wait stopped: the loop on the other side stopped, or (it still runs) the RPC ended,
+    its client gone or its deadline passed (CANCELLED, logged as such, not "server stopping")."""
+    if loop is not None and loop.is_running():
+        return ClientCancelled("the call ended before the action did (client gone or deadline passed)")
+    return _Gone()
+
+
 def _wait_future(
     future: Any, still_wanted: Callable[[], bool], idle: float | None = None, loop: asyncio.AbstractEventLoop | None = None
 ) -> Any:
@@ -46,7 +54,7 @@ def _wait_future(
             if not still_wanted():
                 if loop is None or not loop.is_closed():
                     future.cancel()
-                raise _Gone() from None
+                raise _given_up(loop) from None
             waited += _POLL
             if idle is not None and waited >= idle:
                 future.cancel()
@@ -269,7 +277,7 @@ def _iterate_on_loop(
                 kind, value = items.get(timeout=_POLL)
             except queue.Empty:
                 if not (is_active() and loop.is_running()):
-                    raise _Gone() from None
+                    raise _given_up(loop) from None
                 if task.done() and items.empty():  # ended without a word: cancelled on the loop
                     raise _Gone() from None
                 continue

@@ -8,7 +8,8 @@ client receives:
 
 - returned normally: `context.code()` if the behaviour set one, else OK (CANCELLED or
   DEADLINE_EXCEEDED when the client had gone: a client stream that was cancelled just ends);
-- raised: `context.code()` (an abort, or a code set before raising), else UNKNOWN;
+- raised: `context.code()` (an abort, or a code set before raising), else UNKNOWN; CANCELLED or
+  DEADLINE_EXCEEDED when the client had gone (a worker that stops waiting for it raises);
 - cancelled (`asyncio.CancelledError`, a response stream closed early): DEADLINE_EXCEEDED when
   the deadline has passed (or is less than DEADLINE_SLACK away: see `_gone`), else CANCELLED.
 
@@ -67,16 +68,28 @@ def _gone(context: Any) -> grpc.StatusCode:
     return DEADLINE_EXCEEDED if remaining is not None and remaining <= DEADLINE_SLACK else CANCELLED
 
 
+def _ended(context: Any) -> bool:
+    """The RPC is over for the client already: it cancelled, or its deadline passed."""
+    try:
+        return bool(context.cancelled() if hasattr(context, "cancelled") else not context.is_active())
+    except Exception:
+        return False
+
+
 def _finished(context: Any) -> grpc.StatusCode:
     """The status of a behaviour that returned normally."""
     code = _code(context)
     if code is not None:
         return code
-    try:
-        cancelled = context.cancelled() if hasattr(context, "cancelled") else not context.is_active()
-    except Exception:
-        cancelled = False
-    return _gone(context) if cancelled else OK
+    return _gone(context) if _ended(context) else OK
+
+
+def _raised(context: Any) -> grpc.StatusCode:
+    """The status of a behaviour that raised: what the client saw when the RPC had ended before
+    (a worker that gave up on a gone client raises), else the code set or aborted with, or UNKNOWN."""
+    if _ended(context):
+        return _gone(context)
+    return _code(context) or UNKNOWN
 
 
 class MethodSeries:
@@ -186,7 +199,7 @@ def measured(behaviour: Callable[..., Any], series: MethodSeries, response_strea
                 code = _gone(context)
                 raise
             except BaseException:
-                code = _code(context) or UNKNOWN
+                code = _raised(context)
                 raise
             finally:
                 end(code, began)
@@ -204,7 +217,7 @@ def measured(behaviour: Callable[..., Any], series: MethodSeries, response_strea
                 code = _gone(context)
                 raise
             except BaseException:
-                code = _code(context) or UNKNOWN
+                code = _raised(context)
                 raise
             else:
                 code = _finished(context)
@@ -220,7 +233,7 @@ def measured(behaviour: Callable[..., Any], series: MethodSeries, response_strea
         try:
             result = behaviour(request, context, *rest)
         except BaseException:  # a thread-pool abort is a bare Exception(), the code on the context
-            end(_code(context) or UNKNOWN, began)
+            end(_raised(context), began)
             raise
         if response_streaming:
             return _streamed(result, context, end, began)
@@ -240,7 +253,7 @@ def _streamed(iterator: Any, context: Any, end: Callable[[grpc.StatusCode, float
         code = _gone(context)
         raise
     except BaseException:
-        code = _code(context) or UNKNOWN
+        code = _raised(context)
         raise
     else:
         code = _finished(context)
@@ -271,7 +284,7 @@ def _non_blocking(behaviour: Callable[..., Any], series: MethodSeries) -> Callab
         try:
             return behaviour(request, context, counted_send)
         except BaseException:
-            finish(_code(context) or UNKNOWN)
+            finish(_raised(context))
             raise
 
     function.experimental_non_blocking = True  # type: ignore[attr-defined]
