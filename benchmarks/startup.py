@@ -8,10 +8,12 @@ Servers on SERVER_CPU, ports chosen up front; the clock starts just before the p
 spawned and stops at the first successful answer, polled every 5 ms from this process on
 LOAD_CPU (gRPC: BenchServiceController.Echo with the right message, a fresh channel per
 attempt once the port accepts connections; HTTP: GET /hello/ with the right body).
-  django-socio-grpc 0.25 grpcrunaioserver ADDR   benchmarks/peer (the same apps, the same BenchService)
-  gRPC-only: grpcrunaioserver ADDR               tests/testproject with only BenchService registered
+  django-socio-grpc 0.25 grpcrunaioserver ADDR   on benchmarks/.peer-venv
+  gRPC-only: grpcrunaioserver ADDR               ours, as installed (benchmarks/installed.py)
   hybrid:    grpcrunaioserver ADDR --with-http ADDR   first answer = both protocols answered
   raw grpc.aio script, plain uvicorn (HTTP-only): orientation
+Every Django configuration serves the same project, benchmarks/peer (written for
+django-socio-grpc 0.25; ours serves it unchanged): the same apps, settings, URLs and stubs.
 Also: the CPU time the process used up to its first answer (less disturbed by other load on
 the host than the wall time), VmRSS at the first answer and, for the first `rss_runs`
 rounds, after `rss_grpc_calls` Echo (h2load, 64 in flight) and/or `rss_http_calls` GETs.
@@ -19,9 +21,11 @@ rounds, after `rss_grpc_calls` Echo (h2load, 64 in flight) and/or `rss_http_call
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from typing import Any
 
+import installed
 import peer_env
 from common import (
     BENCH_DIR,
@@ -38,6 +42,7 @@ from common import (
     bracket_ratios,
     check_echo,
     check_hello,
+    clean_environ,
     cpu_seconds,
     fmt_ratio,
     http_get,
@@ -56,7 +61,6 @@ PEER = "django-socio-grpc 0.25 grpcrunaioserver"
 GRPC_ONLY, HYBRID, RAW, UVICORN = "gRPC-only grpcrunaioserver", "hybrid grpcrunaioserver --with-http", \
     "raw grpc.aio script", "HTTP-only plain uvicorn"
 TARGETS = {GRPC_ONLY: 1.0, HYBRID: 1.25}  # x the peer's start
-BENCH_HOOK = {"TESTPROJECT_HOOK": "testproject.handlers.bench_handlers"}
 
 
 def _port_open(port: int) -> bool:
@@ -101,24 +105,25 @@ def _http_ok(port: int) -> float | None:
     return time.monotonic() if status == 200 and body == HELLO_BODY else None
 
 
-def _server(config: str, grpc_port: int, http_port: int, env: dict[str, str]) -> Server:
+def _server(config: str, grpc_port: int, http_port: int, env: dict[str, str], ours: str) -> Server:
     if config == PEER:
         return peer_env.PeerServer("grpcrunaioserver", env=env, port=grpc_port, label="peer")
     if config == HYBRID:
-        return Server.manage("grpcrunaioserver", f"127.0.0.1:{grpc_port}", "--with-http", f"127.0.0.1:{http_port}",
-                             env={**env, **BENCH_HOOK}, label="hybrid")
+        return Server([ours, "manage.py", "grpcrunaioserver", f"127.0.0.1:{grpc_port}", "--with-http",
+                       f"127.0.0.1:{http_port}"], cwd=peer_env.PEER_DIR, env=env, label="hybrid")
     if config == GRPC_ONLY:
-        return Server.manage("grpcrunaioserver", f"127.0.0.1:{grpc_port}", env={**env, **BENCH_HOOK}, label="gRPC-only")
+        return Server([ours, "manage.py", "grpcrunaioserver", f"127.0.0.1:{grpc_port}"], cwd=peer_env.PEER_DIR,
+                      env=env, label="gRPC-only")
     if config == RAW:
         return Server([PYTHON, str(BENCH_DIR / "raw_server.py"), f"127.0.0.1:{grpc_port}"], cwd=ROOT, env=env, label="raw")
-    return Server(uvicorn_args(http_port), env=env, label="HTTP-only (uvicorn)")
+    return Server([ours, *uvicorn_args(http_port)[1:]], cwd=peer_env.PEER_DIR, env=env, label="HTTP-only (uvicorn)")
 
 
-def _start_once(ctx: Any, config: str, load: bool) -> dict[str, Any]:
+def _start_once(ctx: Any, config: str, load: bool, ours: str) -> dict[str, Any]:
     s = ctx.settings
     body = bench_request(message=MESSAGE)
     grpc_port, http_port = free_port(), free_port()
-    with _server(config, grpc_port, http_port, ctx.env) as server:  # started
+    with _server(config, grpc_port, http_port, ctx.env, ours) as server:  # started
         run: dict[str, Any] = {}
         # HTTP first: closing a grpc channel takes ~200 ms, which would delay the next poll.
         if config == HYBRID or config == UVICORN:
@@ -145,11 +150,16 @@ def run(ctx: Any) -> dict[str, Any]:
     if peer_env.python(ctx.log) is None:
         configs.remove(PEER)
     reference = configs[0]
+    ours = str(installed.python())
+    if not (peer_env.PEER_DIR / "testapp" / "grpc" / "testapp_pb2_grpc.py").exists():  # no peer: our generateproto
+        ctx.log("  [startup] generating benchmarks/peer's protos with our generateproto (the peer is unavailable)")
+        subprocess.run([ours, "manage.py", "generateproto"], cwd=peer_env.PEER_DIR, check=True, timeout=120,
+                       capture_output=True, env=clean_environ(ctx.env))
     for config in configs:  # untimed: bytecode written, files cached
-        _start_once(ctx, config, load=False)
+        _start_once(ctx, config, load=False, ours=ours)
 
     def one(config: str, index: int) -> dict[str, Any]:
-        run = _start_once(ctx, config, load=index < s.rss_runs and config != RAW)
+        run = _start_once(ctx, config, load=index < s.rss_runs and config != RAW, ours=ours)
         ctx.log(f"  [startup] {config} #{index + 1}: first answer {run['first_answer_s']:.3f} s"
                 + (f" (gRPC {run['first_grpc_s']:.3f} s, HTTP {run['first_http_s']:.3f} s)" if config == HYBRID else "")
                 + f", CPU {run['cpu_s']:.2f} s, RSS {run['rss_start_kib'] / 1024:.1f} MiB"

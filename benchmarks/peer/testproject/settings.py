@@ -1,7 +1,8 @@
 """Settings of the peer project: the same apps and middleware as tests/testproject, served by
-django-socio-grpc 0.25 (benchmarks/.peer-venv). The project and app names are the test
-project's, so the proto package, the service names and the messages are the same
-(`testproject.testapp.BenchServiceController`, `BenchMessage`): one load generator body serves both."""
+django-socio-grpc 0.25 (benchmarks/.peer-venv), and by us, unchanged, in the start-up section
+(the same project for both). The project and app names are the test project's, so the proto
+package, the service names and the messages are the same (`testproject.testapp.BenchServiceController`,
+`BenchMessage`): one load generator body serves both."""
 import os
 from pathlib import Path
 
