@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django_socio_grpc.scope import (
@@ -12,6 +11,7 @@ from django_socio_grpc.scope import (
     module_getattr,
     sentence,
 )
+from hybrid_server.records import record
 
 # A message declaration: a list of field dicts, or the name of an existing message
 # ("google.protobuf.Empty", "OtherMessage").
@@ -20,7 +20,7 @@ MessageSpec = list[dict[str, Any]] | str
 GRPC_ACTION_ATTR = "_grpc_action"
 
 
-@dataclass(frozen=True)
+@record
 class ActionSpec:
     """What `grpc_action` recorded about one RPC; read by the proto generator."""
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hybrid_server.options import UNSET, Backend, LoopName, Options
+from hybrid_server.records import record
 
 
 class ConfigError(ValueError):
@@ -49,21 +49,21 @@ def parse_address(value: str, default_port: int, what: str) -> tuple[str, int]:
     return host or ("0.0.0.0" if what == "HTTP" else "[::]"), port
 
 
-@dataclass(frozen=True)
+@record
 class Tls:
     cert_chain_pairs: tuple[tuple[str, str], ...]
     root_certificates: str | None
     require_client_auth: bool
 
 
-@dataclass(frozen=True)
+@record
 class HttpLimits:
     header_timeout: float | None  # seconds from a request's first byte to the end of its headers
     max_header_size: int | None  # bytes of request line and headers
     max_body_size: int | None  # bytes of request body
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     """Everything one serving process needs, every default applied and every value checked."""
 

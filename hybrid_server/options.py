@@ -10,8 +10,9 @@ import argparse
 import dataclasses
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
+
+from hybrid_server.records import record
 
 Backend = Literal["aio", "threads"]
 LoopName = Literal["auto", "asyncio", "uvloop"]
@@ -28,7 +29,7 @@ UNSET = Unset.UNSET
 DEFAULT_HTTP_ADDRESS = "127.0.0.1:8000"
 
 
-@dataclass(frozen=True)
+@record
 class Options:
     """One run as asked for. `grpc_address`/`http_address` are `host:port` strings (`[::]:0`
     and friends accepted); `http_address=None` serves gRPC only."""

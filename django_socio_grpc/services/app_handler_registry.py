@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import re
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import ModuleType
 from typing import Any
 
@@ -12,6 +12,7 @@ from django.apps import apps
 
 from django_socio_grpc.exceptions import RegistrationError
 from django_socio_grpc.services.base_service import Service
+from hybrid_server.records import record
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -21,7 +22,7 @@ def camel_to_snake(name: str) -> str:
     return _CAMEL_BOUNDARY.sub("_", name).lower()
 
 
-@dataclass
+@record(frozen=False)
 class AppRegistration:
     """One app's services as registered in proto-generation mode."""
 

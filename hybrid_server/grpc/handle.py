@@ -17,7 +17,6 @@ does not depend on it: it keeps grpc's registered methods.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -26,6 +25,7 @@ from hybrid_server.grpc.foreign import adopt_foreign, failure_handler
 from hybrid_server.grpc.guard import guard_deserializer, guard_serializer
 from hybrid_server.grpc.limits import EXEMPT_SERVICES, ConcurrencyLimit
 from hybrid_server.grpc.runtime import AIO, Runtime
+from hybrid_server.records import record
 
 if TYPE_CHECKING:
     from hybrid_server.metrics.grpc_calls import GrpcMetrics
@@ -34,7 +34,7 @@ BIND_ATTRIBUTE = "bind_runtime"
 _KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 
 
-@dataclass(frozen=True)
+@record
 class MethodRecord:
     """One method as added to the server; `rebind` serves it under another runtime."""
 

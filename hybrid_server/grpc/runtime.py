@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
+
+from hybrid_server.records import record
 
 Backend = Literal["aio", "threads"]
 AIO: Backend = "aio"
 THREADS: Backend = "threads"
 
 
-@dataclass(frozen=True)
+@record
 class Runtime:
     """The calling convention of one transport.
 
