@@ -97,7 +97,15 @@ def record(cls: type[T] | None = None, /, *, frozen: bool = True) -> Any:
     """`@record` (frozen) or `@record(frozen=False)`: see the module docstring."""
 
     def make(cls: Any) -> Any:
+        # A class without a docstring gets one from dataclasses, by inspect.signature() of a class
+        # that still has object's __init__: that parses object's text signature with tokenize,
+        # whose first use compiles its large regex (~5 ms of a start). Name the fields instead.
+        undocumented = not cls.__dict__.get("__doc__")
+        if undocumented:
+            cls.__doc__ = "?"
         cls = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
+        if undocumented:
+            cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in dataclasses.fields(cls))})"
         methods: dict[str, Any] = {"__init__": _init, "__repr__": _repr, "__eq__": _eq}
         if frozen:
             methods.update(__hash__=_hash, __setattr__=_frozen_setattr, __delattr__=_frozen_delattr)

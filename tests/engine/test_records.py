@@ -104,3 +104,13 @@ def test_the_records_on_the_start_path_compile_nothing_at_import(cls):
     generated = [m.__qualname__ for m in methods if getattr(getattr(m, "__code__", None), "co_filename", "") == "<string>"]
     assert generated == []
     assert dataclasses.is_dataclass(cls)
+
+
+def test_a_record_without_a_docstring_is_documented_by_its_fields() -> None:
+    @record
+    class Bare:
+        first: int
+        second: str = "x"
+
+    assert Bare.__doc__ == "Bare(first, second)"
+    assert Bare(1).second == "x"
