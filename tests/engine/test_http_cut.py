@@ -2,20 +2,17 @@
 sent yet), logged as such: no Django 500, no CancelledError traceback."""
 import logging
 import threading
-import time
 
 import httpx
 import pytest
 
 from hybrid_server.testing import LiveServer
+from tests.waiting import wait_until
 
 
-def _wait_for_tasks(server, count: int, timeout: float = 10.0) -> None:
+def _wait_for_tasks(server, count: int) -> None:
     tasks = server.server.http.server.server_state.tasks
-    deadline = time.monotonic() + timeout
-    while len(tasks) < count:
-        assert time.monotonic() < deadline, "the request never reached the server"
-        time.sleep(0.01)
+    wait_until(lambda: len(tasks) >= count, "the request reaching the server")
 
 
 @pytest.mark.parametrize("path, started", [("/slow/?seconds=30", False), ("/hold/?seconds=30", True)])
