@@ -6,7 +6,7 @@ benchmark machine, and found a few dozen objects to free. So from `run()` on (fr
 the `django_socio_grpc` app when `manage.py grpcrunaioserver|grpcrunserver` runs: Django's set-up
 is start-up too, and it is where that collection fell), neither the oldest nor the middle
 generation is collected automatically (the youngest still is: start-up garbage is still freed;
-the middle one's collections, each over thousands of objects that all survive, cost ~5 M
+the middle one's collections, each over thousands of objects that all survive, cost ~4 M
 instructions of a start to the first answer); once serving,
 `settle()` collects the young generations, freezes what is left (it lives as long as the process:
 collections triggered by per-call garbage then skip it) and restores the thresholds. Standard library only.
