@@ -64,7 +64,7 @@ def update(report: dict[str, Any], sections: dict[str, tuple[str, Any]]) -> Path
     disturbed = [name for name, entry in store.items() if name in sections and _busy(entry)]
     if disturbed:
         lines += [f"**Disturbed figures.** Sections {', '.join(disturbed)} ran while other work loaded this 2-CPU "
-                  "machine (host busy > 15 % just before the section): absolute figures are low "
+                  f"machine (host busy > {BUSY_SHARE:.0%} just before the section): absolute figures are low "
                   "and noisy; the interleaved ratios are less affected but not immune.", ""]
     lines += ["## Headline", "", "| goal | figure | verdict |", "|---|---|---|"]
     for name, (_title, module) in sections.items():

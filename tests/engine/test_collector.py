@@ -1,6 +1,6 @@
 """The collector around start-up (hybrid_server/collector.py): no automatic collection of the two
 older generations from the app's import (serving commands only) or `run()` until serving, then
-the survivors frozen and the thresholds as they were."""
+what start-up made frozen, without a collection first, and the thresholds as they were."""
 from __future__ import annotations
 
 import gc
